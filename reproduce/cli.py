@@ -1,0 +1,194 @@
+"""``reproduce``: run the lecture, judge its claims, check the data.
+
+    reproduce run all --out results/          # the lecture's two experiments, JSON + figures
+    reproduce claims --out report/            # the claims study + report.md + figures
+    reproduce data --data-dir D [--download]  # verify (or fetch) MNIST / Fashion-MNIST
+
+Every known failure (bad argument, missing or damaged data, a diverging loss) is one line
+on stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXIT_MISMATCH, EXIT_ERROR = 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and exit code 2), not the whole usage text."""
+
+    def error(self, message):
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a seed >= 0, got {value}")
+    return value
+
+
+def _common(parser: argparse.ArgumentParser, *, seeds_default) -> None:
+    parser.add_argument("--seeds", type=_seed, nargs="+", default=seeds_default,
+                        help=f"seeds to run (default: {' '.join(map(str, seeds_default))})")
+    parser.add_argument("--scale", choices=("lecture", "smoke"), default="lecture",
+                        help="lecture: all data, 10 epochs (default); smoke: a fast tenth")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
+    parser.add_argument("--dataset", choices=("mnist", "fashion-mnist"), default="mnist")
+    parser.add_argument("--data-dir", help="folder with MNIST/raw (default: $REPRODUCE_DATA_DIR)")
+    parser.add_argument("--out", type=Path, required=True, help="folder to write results into")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="reproduce", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = commands.add_parser("run", help="train the lecture's experiments; JSON + figures")
+    run.add_argument("experiment", choices=("regression", "classification", "all"))
+    run.add_argument("--losses", nargs="+", help="losses to train (default: the notebook's)")
+    run.add_argument("--epochs", type=_positive_int, help="override the scale's epochs")
+    _common(run, seeds_default=[0])
+
+    claims = commands.add_parser("claims", help="judge every claim over seeds; report.md")
+    claims.add_argument("--cache-dir", type=Path, help="trained-run cache (default: per user)")
+    _common(claims, seeds_default=[0, 1, 2])
+
+    data_cmd = commands.add_parser("data", help="verify the dataset files (or download them)")
+    data_cmd.add_argument("--dataset", choices=("mnist", "fashion-mnist", "all"), default="all")
+    data_cmd.add_argument("--data-dir", help="folder with MNIST/raw (default: $REPRODUCE_DATA_DIR)")
+    data_cmd.add_argument("--download", action="store_true", help="fetch missing files first")
+    return parser
+
+
+def _check_device(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but CUDA is not available here; use --device cpu")
+
+
+def cmd_run(args) -> int:
+    from reproduce import data, experiments, report
+    from reproduce.config import RunConfig
+
+    chosen = ("regression", "classification") if args.experiment == "all" else (args.experiment,)
+    if args.losses and len(chosen) > 1:
+        raise ValueError("expected one experiment with --losses, got 'all'; name the experiment")
+    fields = {"losses": tuple(args.losses)} if args.losses else {}
+    if args.epochs:
+        fields["epochs"] = args.epochs
+    configs = [
+        RunConfig.at_scale(
+            experiment, args.scale, seed=seed, dataset=args.dataset, device=args.device, **fields
+        )
+        for experiment in chosen
+        for seed in args.seeds
+    ]
+    _check_device(args.device)
+    root = data.resolve_data_dir(args.data_dir)
+    data.verify(args.dataset, root)
+    results = []
+    for config in configs:
+        result = experiments.run(config, root, progress=not args.no_progress)
+        path = args.out / "runs" / f"{config.label()}.json"
+        result.save(path)  # each run lands as soon as it is done
+        results.append(result)
+        _print_summary(result, path)
+    for path in report.figures(results, args.out / "figures"):
+        print(f"figure: {path}")
+    return 0
+
+
+def _print_summary(result, path) -> None:
+    parts = []
+    for loss, h in result.histories.items():
+        last = {k: v[-1] for k, v in h.metrics.items()}
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in last.items())
+        parts.append(f"{loss}: loss {h.train_loss[-1]:.4g}, {shown}")
+    print(f"{result.config.label()} ({result.seconds:.0f} s) -> {path}\n  " + "\n  ".join(parts))
+
+
+def cmd_claims(args) -> int:
+    from reproduce import data, experiments, report
+    from reproduce.claims import CLAIMS, families_needed
+    from reproduce.results import RunCache, write_json_atomic
+    from reproduce.study import Study, study_configs
+
+    if len(args.seeds) < 2:
+        raise ValueError(f"expected at least 2 --seeds to judge claims over, got {args.seeds}")
+    configs = study_configs(
+        args.seeds, scale=args.scale, dataset=args.dataset, device=args.device,
+        families=families_needed(),
+    )
+    _check_device(args.device)
+    root = data.resolve_data_dir(args.data_dir)
+    data.verify(args.dataset, root)
+    cache = RunCache(args.cache_dir or data.default_data_dir().parent / "runs")
+    results = cache.ensure(configs, lambda c: experiments.run(c, root, progress=not args.no_progress))
+    for result in results:
+        result.save(args.out / "runs" / f"{result.config.label()}.json")
+    study = Study.of(results)
+    verdicts = [(claim, claim.evaluate(study if claim.families else None)) for claim in CLAIMS]
+    figure_paths = report.figures(results, args.out / "figures")
+    text = report.claims_markdown(verdicts, results, figure_paths, args.out)
+    (args.out / "report.md").write_text(text)
+    write_json_atomic(args.out / "claims.json", [
+        {"id": c.id, "name": c.name, "expected": c.expected, "measured": e.verdict,
+         "summary": e.summary, "numbers": e.numbers} for c, e in verdicts
+    ])
+    mismatches = [c.name for c, e in verdicts if c.expected != e.verdict]
+    for claim, evidence in verdicts:
+        flag = "ok " if claim.expected == evidence.verdict else "DIFFERS"
+        print(f"{flag} {claim.name:32s} {evidence.verdict:10s} {evidence.summary}")
+    print(f"report: {args.out / 'report.md'}")
+    if mismatches:
+        print(f"reproduce: {len(mismatches)} claim(s) differ from the expected verdict: "
+              f"{', '.join(mismatches)}", file=sys.stderr)
+        return EXIT_MISMATCH
+    return 0
+
+
+def cmd_data(args) -> int:
+    from reproduce import data
+
+    root = data.resolve_data_dir(args.data_dir)
+    names = list(data.DATASETS) if args.dataset == "all" else [args.dataset]
+    for name in names:
+        if args.download:
+            data.download(name, root)
+        data.verify(name, root)
+        print(f"{name}: all {len(data.DATASETS[name].sha256)} files verified under {root}")
+    return 0
+
+
+def main(argv=None) -> int:
+    from reproduce.data import DataError
+    from reproduce.train import TrainingDiverged
+
+    args = build_parser().parse_args(argv)
+    command = {"run": cmd_run, "claims": cmd_claims, "data": cmd_data}[args.command]
+    try:
+        return command(args)
+    except (DataError, TrainingDiverged, ValueError, TypeError, OSError) as error:
+        print(f"reproduce: error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("reproduce: interrupted; finished runs are kept", file=sys.stderr)
+        return 130

@@ -1,0 +1,147 @@
+"""Find, verify and load MNIST / Fashion-MNIST as whole tensors on the run's device.
+
+The files live in torchvision's layout (``<root>/MNIST/raw/train-images-idx3-ubyte`` ...) and
+are read by torchvision's own dataset classes. Before first use in a process every raw file is
+checked against the SHA-256 table below, so a damaged file is named before it trains anything.
+Pixels are scaled exactly as ``transforms.ToTensor()`` scales them (uint8 / 255, no
+normalisation) and flattened to 784, as in the notebook.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torchvision import datasets
+
+ENV_VAR = "REPRODUCE_DATA_DIR"
+
+
+class DataError(RuntimeError):
+    """The data is missing or damaged; the message says which file and what to do."""
+
+
+@dataclass(frozen=True)
+class DatasetFiles:
+    folder: str  # torchvision's folder name under the data root
+    torchvision_class: type
+    sha256: dict[str, str]  # raw file name -> SHA-256 of the uncompressed file
+
+
+# Checksums of the published uncompressed files (as in shared/datasets/SHA256SUMS).
+DATASETS = {
+    "mnist": DatasetFiles("MNIST", datasets.MNIST, {
+        "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+        "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+        "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+        "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    }),
+    "fashion-mnist": DatasetFiles("FashionMNIST", datasets.FashionMNIST, {
+        "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+        "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+        "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+        "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+    }),
+}
+
+
+def default_data_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("reproduce-lecture22")) / "data"
+
+
+def resolve_data_dir(explicit: str | os.PathLike | None = None) -> Path:
+    """``--data-dir`` if given, else ``$REPRODUCE_DATA_DIR``, else a per-user cache dir."""
+    if explicit:
+        return Path(explicit).expanduser()
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR]).expanduser()
+    return default_data_dir()
+
+
+def how_to_provide(dataset: str, root: Path) -> str:
+    folder = DATASETS[dataset].folder
+    return (
+        f"Point --data-dir or {ENV_VAR} at a folder holding {folder}/raw/<files> "
+        f"(torchvision's layout), or run `reproduce data --download --data-dir {root}` "
+        "on a machine with network access."
+    )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+_verified: set[tuple[str, int, int]] = set()  # (path, size, mtime) checked in this process
+
+
+def verify(dataset: str, root: str | os.PathLike) -> None:
+    """Raise :class:`DataError` naming the first raw file that is missing or damaged."""
+    if dataset not in DATASETS:
+        raise ValueError(f"expected dataset in {sorted(DATASETS)}, got {dataset!r}")
+    root = Path(root)
+    spec = DATASETS[dataset]
+    for name, expected in spec.sha256.items():
+        path = root / spec.folder / "raw" / name
+        if not path.is_file():
+            raise DataError(f"{dataset}: missing file {path}. {how_to_provide(dataset, root)}")
+        stat = path.stat()
+        stamp = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        if stamp in _verified:
+            continue
+        actual = _sha256(path)
+        if actual != expected:
+            raise DataError(
+                f"{dataset}: damaged file {path} ({stat.st_size} bytes): SHA-256 is {actual}, "
+                f"expected {expected}. Replace it with an intact copy (delete it and run "
+                f"`reproduce data --download --data-dir {root}`)."
+            )
+        _verified.add(stamp)
+
+
+def download(dataset: str, root: str | os.PathLike) -> None:
+    """Fetch the raw files with torchvision (network needed), then verify them."""
+    spec = DATASETS[dataset]
+    for train in (True, False):
+        spec.torchvision_class(str(root), train=train, download=True)
+    verify(dataset, root)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_split(dataset: str, root: str, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    verify(dataset, root)
+    split = DATASETS[dataset].torchvision_class(root, train=train, download=False)
+    images = split.data.reshape(len(split.data), 28 * 28)  # [N, 28, 28] uint8 -> [N, 784]
+    return images.float().div(255), split.targets.long()  # exactly ToTensor()'s scaling
+
+
+def load_split(
+    dataset: str, root: str | os.PathLike, *, train: bool, size: int, device: str = "cpu"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``size`` images [size, 784] float32 in [0, 1] and labels [size] int64.
+
+    Read and verified once per process, then kept whole on ``device`` (no per-sample PIL).
+    """
+    images, labels = _read_split(dataset, str(Path(root)), train)
+    if size > len(images):
+        which = "training" if train else "test"
+        raise ValueError(f"expected at most {len(images)} {which} images, got size {size}")
+    return images[:size].to(device), labels[:size].to(device)
+
+
+def batch_indices(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
+    """One epoch of shuffled minibatch indices, like ``DataLoader(shuffle=True)``.
+
+    >>> [b.tolist() for b in batch_indices(5, 2, torch.Generator().manual_seed(0))]
+    [[4, 1], [2, 0], [3]]
+    """
+    return list(torch.randperm(n, generator=generator).split(batch_size))

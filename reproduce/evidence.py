@@ -1,0 +1,66 @@
+"""Small statistics over seeds, and the Evidence record every claim check returns."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+REPRODUCED, REFUTED = "reproduced", "refuted"
+
+
+@dataclass
+class Evidence:
+    """What a check measured (named numbers), whether the claim held, and one line saying so."""
+
+    holds: bool
+    summary: str
+    numbers: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def verdict(self) -> str:
+        return REPRODUCED if self.holds else REFUTED
+
+
+def over_seeds(values: Sequence[float]) -> dict[str, float]:
+    """n, mean, sample sd, min and max of one number measured once per seed."""
+    values = [float(v) for v in values]
+    n = len(values)
+    mean = sum(values) / n
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
+    return {"n": n, "mean": mean, "sd": sd, "min": min(values), "max": max(values)}
+
+
+def rank_correlation(values: Sequence[float]) -> float:
+    """Spearman's rho between epoch number and value: +1 rises every epoch, -1 falls every epoch.
+
+    >>> rank_correlation([0.1, 0.3, 0.2, 0.4])
+    0.8
+    """
+    n = len(values)
+    if n < 2:
+        raise ValueError(f"expected a curve of at least 2 epochs, got {n}")
+    order = sorted(range(n), key=lambda i: values[i])
+    ranks = [0.0] * n
+    i = 0
+    while i < n:  # average ranks over ties
+        j = i
+        while j + 1 < n and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2
+        i = j + 1
+    mean = (n - 1) / 2
+    cov = sum((r - mean) * (e - mean) for e, r in enumerate(ranks))
+    var_r = sum((r - mean) ** 2 for r in ranks)
+    var_e = sum((e - mean) ** 2 for e in range(n))
+    return cov / math.sqrt(var_r * var_e) if var_r > 0 else 0.0
+
+
+def fmt(stats: dict[str, float], digits: int = 3) -> str:
+    """``0.412 ± 0.018 (n=3, 0.39..0.43)``: mean ± sd over seeds, then the range."""
+    d = digits
+    return (
+        f"{stats['mean']:.{d}f} ± {stats['sd']:.{d}f} "
+        f"(n={stats['n']}, {stats['min']:.{d}f}..{stats['max']:.{d}f})"
+    )

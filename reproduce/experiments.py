@@ -1,0 +1,122 @@
+"""The lecture's two experiments: build the replicas, train them together, measure each epoch.
+
+Regression (lecture 22a): autoencoders, one per loss; after each epoch the test set is
+reconstructed and measured three ways:
+
+- ``ssim_lecture``: the notebook's protocol, SSIM of the first test image only, skimage
+  defaults, data_range 2.0 (what old ``compare_ssim`` used for float images);
+- ``ssim``: the robust protocol, mean SSIM over the test set, data_range 1.0;
+- ``mae``: mean absolute error over the test set, the lecture's second measure.
+
+Classification (lecture 22b): classifiers, one per loss; ``accuracy`` on the test set.
+Both also measure the untrained nets, the baseline for "far above an untrained net's".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+
+import torch
+from tqdm.auto import tqdm
+
+from reproduce import data, metrics
+from reproduce.config import RunConfig
+from reproduce.losses import get_loss
+from reproduce.models import NETWORKS
+from reproduce.results import History, RunResult, environment
+from reproduce.train import Replica, train_epoch
+
+BATCH_ORDER_SEED_OFFSET = 1000  # batch order draws from seed + 1000, inits from seed
+
+
+@contextlib.contextmanager
+def deterministic(device: str):
+    """Bit-reproducible kernels: CPU ones already are; CUDA needs deterministic algorithms."""
+    if not device.startswith("cuda"):
+        yield
+        return
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous)
+
+
+def build_replicas(config: RunConfig) -> list[Replica]:
+    """net1, net2, ... drawn in order from ``seed`` (each its own init), on config.device.
+
+    Inits are drawn on the CPU so a seed means the same weights on every device.
+    """
+    network = NETWORKS[config.experiment]
+    with torch.random.fork_rng(devices=[]):  # leave the caller's RNG as it was
+        torch.manual_seed(config.seed)
+        nets = [network() for _ in config.losses]
+    if config.shared_init:
+        for net in nets[1:]:
+            net.load_state_dict(nets[0].state_dict())
+    replicas = []
+    for name, net in zip(config.losses, nets):
+        net = net.to(config.device)
+        optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
+        replicas.append(Replica(name, net, optimizer, get_loss(name).criterion()))
+    return replicas
+
+
+@torch.no_grad()
+def evaluate(config: RunConfig, net: torch.nn.Module, images, labels) -> dict[str, float]:
+    """The experiment's test measures for one net (see the module docstring)."""
+    net.eval()
+    outputs = net(images)
+    if config.experiment == "classification":
+        return {"accuracy": metrics.accuracy(outputs, labels)}
+    recon, images = outputs.double(), images.double()  # skimage computes in float64 too
+    return {
+        "ssim_lecture": metrics.ssim(recon[:1], images[:1], data_range=2.0).item(),
+        "ssim": metrics.ssim(recon, images, data_range=1.0).mean().item(),
+        "mae": metrics.mae(recon, images),
+    }
+
+
+def run(config: RunConfig, data_dir, *, progress: bool = False) -> RunResult:
+    """Train config.losses' replicas for config.epochs and measure them after every epoch."""
+    started = time.perf_counter()
+    train_x, train_y = data.load_split(
+        config.dataset, data_dir, train=True, size=config.train_size, device=config.device
+    )
+    test_x, test_y = data.load_split(
+        config.dataset, data_dir, train=False, size=config.test_size, device=config.device
+    )
+    # The autoencoder's target is its input; the classifier's is the label.
+    train_t = train_x if config.experiment == "regression" else train_y
+
+    with deterministic(config.device):
+        replicas = build_replicas(config)
+        histories = {
+            r.name: History(untrained=evaluate(config, r.net, test_x, test_y)) for r in replicas
+        }
+        order = torch.Generator().manual_seed(config.seed + BATCH_ORDER_SEED_OFFSET)
+        n_batches = -(-config.train_size // config.batch_size)
+        bar = tqdm(
+            total=config.epochs * n_batches, desc=config.label(), unit="batch",
+            disable=not progress, leave=False,
+        )
+        with bar:
+            for epoch in range(1, config.epochs + 1):
+                batches = (
+                    (train_x[idx], train_t[idx])  # idx on the CPU, indexing on the device
+                    for idx in data.batch_indices(config.train_size, config.batch_size, order)
+                )
+                losses = train_epoch(replicas, batches, epoch=epoch, progress=bar.update)
+                for r in replicas:
+                    histories[r.name].record(losses[r.name], evaluate(config, r.net, test_x, test_y))
+                bar.set_postfix(epoch=epoch)
+    return RunResult(
+        config=config,
+        histories=histories,
+        environment=environment(config.device),
+        seconds=time.perf_counter() - started,
+    )

@@ -1,0 +1,101 @@
+"""Figures (the lecture's plots, seeds as mean and band) and the Markdown claims report."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display needed
+import matplotlib.pyplot as plt  # noqa: E402
+
+from reproduce.claims import Claim  # noqa: E402
+from reproduce.evidence import Evidence  # noqa: E402
+from reproduce.losses import get_loss  # noqa: E402
+from reproduce.results import RunResult  # noqa: E402
+
+# One figure per panel of the lecture: (file name, experiment, measures, y label).
+FIGURES = (
+    ("regression-loss.png", "regression", ("train_loss",), "Training loss"),
+    ("regression-ssim.png", "regression", ("ssim", "ssim_lecture"), "Test SSIM"),
+    ("regression-mae.png", "regression", ("mae",), "Test MAE"),
+    ("classification-loss.png", "classification", ("train_loss",), "Training loss"),
+    ("classification-accuracy.png", "classification", ("accuracy",), "Test accuracy (%)"),
+)
+MEASURE_NAMES = {
+    "ssim": "test-set mean, range 1",
+    "ssim_lecture": "first test image, range 2 (notebook)",
+}
+
+
+def plot(results: Sequence[RunResult], measures, ylabel: str, path: Path) -> Path:
+    """Each loss's curve over epochs: mean over the runs (seeds) and a min-max band."""
+    fig, axes = plt.subplots(1, len(measures), figsize=(5.5 * len(measures), 4), squeeze=False)
+    for ax, measure in zip(axes[0], measures):
+        losses = dict.fromkeys(name for r in results for name in r.histories)
+        for loss in losses:
+            curves = [r.histories[loss].curve(measure) for r in results if loss in r.histories]
+            epochs = range(1, len(curves[0]) + 1)
+            columns = list(zip(*curves))
+            mean = [sum(c) / len(c) for c in columns]
+            (line,) = ax.plot(epochs, mean, marker="o", ms=3, label=get_loss(loss).title)
+            if len(curves) > 1:
+                low, high = [min(c) for c in columns], [max(c) for c in columns]
+                ax.fill_between(epochs, low, high, color=line.get_color(), alpha=0.2, lw=0)
+        seeds = sorted({r.config.seed for r in results})
+        title = ylabel + (f" ({MEASURE_NAMES[measure]})" if measure in MEASURE_NAMES else "")
+        ax.set(xlabel="Epoch", ylabel=ylabel, title=f"{title}\nseeds {seeds}")
+        ax.legend(loc="best", fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def figures(results: Sequence[RunResult], folder: Path) -> list[Path]:
+    """The lecture's figures for whichever experiments the results hold."""
+    written = []
+    for name, experiment, measures, ylabel in FIGURES:
+        runs = [r for r in results if r.config.experiment == experiment and not r.config.shared_init]
+        if runs:
+            written.append(plot(runs, measures, ylabel, folder / name))
+    return written
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def claims_markdown(
+    verdicts: Sequence[tuple[Claim, Evidence]], results: Sequence[RunResult], figure_paths, folder
+) -> str:
+    """A table of claim, quote, time, expected and measured verdict, and the key numbers."""
+    seeds = sorted({r.config.seed for r in results})
+    env = results[0].environment if results else {}
+    configs = {(r.config.scale, r.config.dataset, r.config.device) for r in results}
+    agree = sum(claim.expected == evidence.verdict for claim, evidence in verdicts)
+    lines = [
+        "# Lecture 22 claims report",
+        "",
+        f"{agree}/{len(verdicts)} claims measured as expected. "
+        f"Seeds {seeds} (N = {len(seeds)}); scale/dataset/device {sorted(configs)}; "
+        f"Python {env.get('python')}, torch {env.get('torch')}, "
+        f"torchvision {env.get('torchvision')}, {env.get('device_name', '')}.",
+        "",
+        "| claim | the lecture says | at | expected | measured | evidence |",
+        "|---|---|---|---|---|---|",
+    ]
+    for claim, evidence in verdicts:
+        mark = "" if claim.expected == evidence.verdict else " **(differs)**"
+        lines.append(
+            f"| {claim.name} | {_cell(claim.quote)} | {claim.at} | {claim.expected} | "
+            f"{evidence.verdict}{mark} | {_cell(evidence.summary)} |"
+        )
+    lines += ["", "## How each claim is read", ""]
+    lines += [f"- **{c.name}**: {c.reading}" for c, _ in verdicts]
+    lines += ["", "## Figures", ""]
+    lines += [f"![{p.stem}]({Path(p).relative_to(folder).as_posix()})" for p in figure_paths]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,173 @@
+"""Run records as JSON, written atomically, and an on-disk cache that trains each run once.
+
+A result holds the resolved config, every replica's per-epoch history and the environment it
+ran in. The cache is safe across processes (pytest-xdist workers, parallel CLI calls): each run
+has a lock file, and a process that finds a run locked trains another one meanwhile.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import platform
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torchvision
+from filelock import FileLock, Timeout
+
+from reproduce.config import RunConfig
+
+SCHEMA = 1  # bump when the JSON layout changes; older cache entries are then retrained
+
+
+@dataclass
+class History:
+    """One replica's curves: per-epoch training loss and test measures, plus the untrained net's."""
+
+    untrained: dict[str, float]
+    train_loss: list[float] = field(default_factory=list)
+    metrics: dict[str, list[float]] = field(default_factory=dict)
+
+    def record(self, train_loss: float, measured: dict[str, float]) -> None:
+        self.train_loss.append(train_loss)
+        for name, value in measured.items():
+            self.metrics.setdefault(name, []).append(value)
+
+    def curve(self, name: str) -> list[float]:
+        """``train_loss`` or a test measure, per epoch."""
+        return self.train_loss if name == "train_loss" else self.metrics[name]
+
+
+@dataclass
+class RunResult:
+    config: RunConfig
+    histories: dict[str, History]  # loss name -> its replica's history
+    environment: dict[str, str]
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return {
+            "schema": SCHEMA,
+            "config": self.config.to_dict(),
+            "key": self.config.key(),
+            "histories": {k: dataclasses.asdict(h) for k, h in self.histories.items()},
+            "environment": self.environment,
+            "seconds": self.seconds,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RunResult:
+        if data.get("schema") != SCHEMA:
+            raise ValueError(f"expected result schema {SCHEMA}, got {data.get('schema')}")
+        return cls(
+            config=RunConfig.from_dict(data["config"]),
+            histories={k: History(**h) for k, h in data["histories"].items()},
+            environment=data["environment"],
+            seconds=data["seconds"],
+        )
+
+    def save(self, path: str | os.PathLike) -> None:
+        write_json_atomic(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> RunResult:
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def environment(device: str) -> dict[str, str]:
+    """Versions and hardware that decide the numbers."""
+    name = torch.cuda.get_device_name(device) if device.startswith("cuda") else platform.processor()
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "device": device,
+        "device_name": name or platform.machine(),
+        "platform": sys.platform,
+    }
+
+
+def write_json_atomic(path: str | os.PathLike, data) -> None:
+    """Write JSON through a temp file and rename: a kill mid-write leaves the old file intact."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=1, sort_keys=True)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def cache_identity() -> str:
+    """What besides the config decides a run's numbers: code, versions, CPU thread count."""
+    source = hashlib.sha256()
+    for module in sorted(Path(__file__).parent.glob("*.py")):
+        source.update(module.read_bytes())
+    return (
+        f"torch{torch.__version__}-py{platform.python_version()}-threads{torch.get_num_threads()}"
+        f"-code{source.hexdigest()[:12]}"
+    )
+
+
+class RunCache:
+    """Results on disk, one JSON per config, shared safely by concurrent processes."""
+
+    def __init__(self, directory: str | os.PathLike):
+        self.directory = Path(directory) / cache_identity()
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    def path(self, config: RunConfig) -> Path:
+        return self.directory / f"{config.label()}-{config.key()}.json"
+
+    def get(self, config: RunConfig) -> RunResult | None:
+        path = self.path(config)
+        if not path.is_file():
+            return None
+        try:
+            return RunResult.load(path)
+        except (ValueError, KeyError, TypeError):  # damaged or old: train again
+            return None
+
+    def ensure(
+        self, configs: Sequence[RunConfig], train: Callable[[RunConfig], RunResult]
+    ) -> list[RunResult]:
+        """Every config's result, training the missing ones; no run is trained twice.
+
+        A process takes the lock of a missing run it can get at once and trains it; when all
+        missing runs are locked by others it waits for one of them.
+        """
+        results: dict[RunConfig, RunResult] = {}
+        while len(results) < len(configs):
+            pending = [c for c in configs if c not in results]
+            progressed = False
+            for config in pending:
+                found = self.get(config)
+                if found is None:
+                    try:
+                        with FileLock(str(self.path(config)) + ".lock", timeout=0):
+                            found = self.get(config) or self._train(config, train)
+                    except Timeout:
+                        continue  # another process trains it; try the next one
+                results[config], progressed = found, True
+            if not progressed:  # all pending runs are being trained elsewhere: wait for one
+                with FileLock(str(self.path(pending[0])) + ".lock"):
+                    pass
+        return [results[c] for c in configs]
+
+    def _train(self, config: RunConfig, train: Callable[[RunConfig], RunResult]) -> RunResult:
+        result = train(config)
+        result.save(self.path(config))
+        return result

@@ -1,0 +1,87 @@
+"""The runs the lecture's claims are judged on, and their results grouped over seeds.
+
+Three run families per seed, each trained once and shared by every claim that reads it:
+
+- ``regression``: the lecture's MSE and L1 autoencoders plus the Lp norms it mentions
+  (p = 3, 4, 5, claim A7). Inits are drawn in order, so ``mse`` and ``l1`` start exactly as
+  in a run of the lecture's two nets alone.
+- ``classification``: CE, NLL, MultiMargin as in the notebook, plus ``nll_raw``, the negative
+  control of claim B1 (NLL fed raw scores).
+- ``shared_init``: CE and NLL from one shared init (claim B4's exact check).
+- ``replicate``: the lecture's two autoencoders alone, first seed only: a second, separate
+  run whose curves must equal the ``regression`` run's bit for bit (claim A5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from reproduce.config import LECTURE_LOSSES, RunConfig
+from reproduce.results import History, RunResult
+
+FAMILIES = {
+    "regression": dict(
+        experiment="regression", losses=LECTURE_LOSSES["regression"] + ("lp3", "lp4", "lp5")
+    ),
+    "classification": dict(
+        experiment="classification", losses=LECTURE_LOSSES["classification"] + ("nll_raw",)
+    ),
+    "shared_init": dict(experiment="classification", losses=("ce", "nll"), shared_init=True),
+    "replicate": dict(experiment="regression", losses=LECTURE_LOSSES["regression"]),
+}
+FIRST_SEED_ONLY = {"replicate"}
+
+
+def study_configs(
+    seeds: Sequence[int], *, scale: str = "lecture", dataset: str = "mnist", device: str = "cpu",
+    families: Sequence[str] = tuple(FAMILIES),
+) -> list[RunConfig]:
+    """Every run of the study, family by family, seed by seed."""
+    return [
+        RunConfig.at_scale(**FAMILIES[family], scale=scale, seed=seed, dataset=dataset, device=device)
+        for family in families
+        for seed in (seeds[:1] if family in FIRST_SEED_ONLY else seeds)
+    ]
+
+
+def family_of(config: RunConfig) -> str:
+    """Which family a config belongs to, from its fields."""
+    for family, fields in FAMILIES.items():
+        if all(getattr(config, k) == v for k, v in fields.items()) and (
+            config.shared_init == fields.get("shared_init", False)
+        ):
+            return family
+    raise ValueError(f"{config.label()} with losses {config.losses} is not a run of the study")
+
+
+@dataclass
+class Study:
+    """Results of the study's runs: ``study.curves("classification", "ce", "accuracy")``."""
+
+    runs: dict[str, list[RunResult]]  # family -> one result per seed, in seed order
+
+    @classmethod
+    def of(cls, results: Sequence[RunResult]) -> Study:
+        runs: dict[str, list[RunResult]] = {}
+        for result in sorted(results, key=lambda r: r.config.seed):
+            runs.setdefault(family_of(result.config), []).append(result)
+        return cls(runs)
+
+    @property
+    def seeds(self) -> list[int]:
+        return sorted({r.config.seed for family in self.runs.values() for r in family})
+
+    @property
+    def scale(self) -> str:
+        return next(iter(self.runs.values()))[0].config.scale
+
+    def histories(self, family: str, loss: str) -> list[History]:
+        """One history per seed for ``loss``'s replica in ``family``'s runs."""
+        if family not in self.runs:
+            raise KeyError(f"the study has no {family!r} runs; it has {sorted(self.runs)}")
+        return [run.histories[loss] for run in self.runs[family]]
+
+    def curves(self, family: str, loss: str, measure: str) -> list[list[float]]:
+        """Per seed, the per-epoch values of ``measure`` (``train_loss`` or a test measure)."""
+        return [h.curve(measure) for h in self.histories(family, loss)]
