@@ -51,7 +51,6 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config.addinivalue_line("markers", "gpu: needs CUDA; skipped with a reason where absent")
     config.addinivalue_line("markers", "slow: lecture-scale training (minutes)")
-    config.addinivalue_line("markers", "data: needs the MNIST files (see --data-dir)")
     # Share the cores between xdist workers instead of oversubscribing them.
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     if workers > 1:

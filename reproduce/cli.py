@@ -182,7 +182,10 @@ def main(argv=None) -> int:
     from reproduce.data import DataError
     from reproduce.train import TrainingDiverged
 
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as done:  # --help, or a usage error already printed as one line
+        return done.code
     command = {"run": cmd_run, "claims": cmd_claims, "data": cmd_data}[args.command]
     try:
         return command(args)

@@ -20,7 +20,6 @@ def assert_verdict(claim, evidence):
     )
 
 
-@pytest.mark.data
 @pytest.mark.parametrize("claim", TRAINED)
 def test_claim(claim, scale, device, study_of):
     assert_verdict(claim, claim.evaluate(study_of(scale, device, claim.families)))

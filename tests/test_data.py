@@ -1,0 +1,92 @@
+"""Finding, verifying and loading the data; every damage is named with a way to fix it."""
+
+import shutil
+
+import pytest
+import torch
+from torchvision import datasets, transforms
+
+from reproduce import data
+
+RAW = "train-images-idx3-ubyte"
+
+
+@pytest.fixture
+def mnist_copy(data_dir, tmp_path):
+    """A private, writable copy of the verified MNIST raw files."""
+    shutil.copytree(data_dir / "MNIST" / "raw", tmp_path / "MNIST" / "raw")
+    return tmp_path
+
+
+
+
+def test_verified_data_passes(mnist_copy):
+    data.verify("mnist", mnist_copy)
+
+
+def test_a_missing_file_is_named_with_the_fix(mnist_copy):
+    (mnist_copy / "MNIST" / "raw" / RAW).unlink()
+    with pytest.raises(data.DataError, match=rf"mnist: missing file .*{RAW}\. Point --data-dir or REPRODUCE_DATA_DIR"):
+        data.verify("mnist", mnist_copy)
+
+
+def test_a_truncated_file_is_named_with_its_checksum(mnist_copy):
+    path = mnist_copy / "MNIST" / "raw" / RAW
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(data.DataError, match=rf"mnist: damaged file .*{RAW} \(1000 bytes\): SHA-256 is [0-9a-f]{{64}}, expected ba891046"):
+        data.verify("mnist", mnist_copy)
+
+
+def test_one_flipped_byte_is_caught(mnist_copy):
+    path = mnist_copy / "MNIST" / "raw" / "t10k-labels-idx1-ubyte"
+    raw = bytearray(path.read_bytes())
+    raw[5000] ^= 0x01
+    path.write_bytes(bytes(raw))
+    with pytest.raises(data.DataError, match=r"damaged file .*t10k-labels-idx1-ubyte .*delete it and run `reproduce data --download"):
+        data.verify("mnist", mnist_copy)
+
+
+def test_unknown_dataset():
+    with pytest.raises(ValueError, match=r"expected dataset in \['fashion-mnist', 'mnist'\], got 'cifar'"):
+        data.verify("cifar", "/nowhere")
+
+
+def test_splits_are_exactly_what_totensor_gives(data_dir):
+    images, labels = data.load_split("mnist", data_dir, train=False, size=50)
+    assert images.shape == (50, 784) and images.dtype == torch.float32
+    assert labels.shape == (50,) and labels.dtype == torch.int64
+    reference = datasets.MNIST(str(data_dir), train=False, transform=transforms.ToTensor())
+    for i in (0, 7, 49):
+        image, label = reference[i]
+        assert torch.equal(images[i], image.view(784)) and labels[i] == label
+
+
+def test_fashion_mnist_loads_too(data_dir):
+    if not (data_dir / "FashionMNIST" / "raw").is_dir():
+        pytest.skip(f"Fashion-MNIST not under {data_dir}. {data.how_to_provide('fashion-mnist', data_dir)}")
+    images, labels = data.load_split("fashion-mnist", data_dir, train=True, size=60_000)
+    assert images.shape == (60_000, 784) and 0.0 <= images.min() and images.max() <= 1.0
+    assert set(labels.unique().tolist()) == set(range(10))
+
+
+def test_asking_for_more_images_than_exist(data_dir):
+    with pytest.raises(ValueError, match=r"expected at most 10000 test images, got size 10001"):
+        data.load_split("mnist", data_dir, train=False, size=10_001)
+
+
+def test_batches_cover_every_index_once_in_a_seeded_order():
+    first = data.batch_indices(250, 100, torch.Generator().manual_seed(3))
+    again = data.batch_indices(250, 100, torch.Generator().manual_seed(3))
+    other = data.batch_indices(250, 100, torch.Generator().manual_seed(4))
+    assert [len(b) for b in first] == [100, 100, 50]
+    assert sorted(torch.cat(first).tolist()) == list(range(250))
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    assert not torch.equal(first[0], other[0])
+
+
+def test_data_dir_precedence(monkeypatch, tmp_path):
+    monkeypatch.setenv(data.ENV_VAR, str(tmp_path / "env"))
+    assert data.resolve_data_dir(tmp_path / "flag") == tmp_path / "flag"
+    assert data.resolve_data_dir(None) == tmp_path / "env"
+    monkeypatch.delenv(data.ENV_VAR)
+    assert data.resolve_data_dir(None) == data.default_data_dir()
