@@ -34,7 +34,7 @@ def baseline(snapshot, request):
         )
         option = request.config.option
         if not Path(location).is_file() and not (
-            option.update_snapshots or option.update_new_snapshots_only
+            option.update_snapshots or getattr(option, "update_new_snapshots_only", False)
         ):
             where = Path(location).relative_to(request.config.rootpath)
             if baseline_params(request.node)[0] == "cuda":

@@ -32,11 +32,9 @@ BASELINES = "baselines"
 IN_SCOPE = pytest.StashKey[Callable[[Path], bool]]()
 SIGNIFICANT_DIGITS = 12  # storage only: hides float noise like 69.89999999999999, far below
 # every tolerance (relative 5e-13); the comparison itself never rounds.
-REMEDY = (
-    "If this change is deliberate, accept the new numbers with `pytest --snapshot-update` "
-    "(add the same selection, e.g. `pytest tests/test_baselines.py --scale smoke "
-    "--snapshot-update`) and commit the changed files under baselines/."
-)
+# Short, and right after the headline: pytest cuts an assertion's explanation after 8 lines or
+# 640 characters (-vv shows it all).
+REMEDY = "If deliberate, rerun this pytest command with --snapshot-update and commit baselines/."
 
 
 def device_kind(device: str) -> str:
@@ -109,15 +107,18 @@ class BaselineExtension(JSONSnapshotExtension):
     def diff_lines(self, serialized_data, snapshot_data) -> Iterator[str]:
         if not snapshot_data:
             yield "There is no baseline for this test yet."
-            yield REMEDY.replace("accept the new numbers", "create it")
+            yield REMEDY
             return
         try:
             baseline = json.loads(snapshot_data)
         except ValueError as error:
             yield f"The baseline file is not valid JSON ({error})."
-        else:
-            yield from compare(json.loads(serialized_data), baseline, self.tolerances).report()
+            yield REMEDY
+            return
+        comparison = compare(json.loads(serialized_data), baseline, self.tolerances)
+        yield comparison.headline()
         yield REMEDY
+        yield from comparison.details()
 
     @classmethod
     def root(cls, test_location) -> Path:

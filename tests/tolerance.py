@@ -91,26 +91,35 @@ class Comparison:
     def ok(self) -> bool:
         return not self.beyond_tolerance and not self.other_differences
 
-    def report(self, limit: int = 10) -> list[str]:
-        """What differs, worst first, at most ``limit`` lines per kind."""
+    def headline(self) -> str:
+        """One line: how many values differ, of each kind."""
+        parts = []
+        if self.beyond_tolerance:
+            parts.append(
+                f"{len(self.beyond_tolerance)} of {self.floats_compared} numbers differ "
+                "beyond tolerance"
+            )
+        if self.other_differences:
+            parts.append(
+                f"{len(self.other_differences)} other difference(s) in structure, types or "
+                "exact values"
+            )
+        return "; ".join(parts) + "." if parts else "No differences."
+
+    def details(self, limit: int = 10) -> list[str]:
+        """The worst errors and where, then each difference, worst first, ``limit`` per kind."""
         lines = []
-        diffs = self.beyond_tolerance
+        diffs = sorted(self.beyond_tolerance, key=lambda d: d.excess, reverse=True)
         if diffs:
             worst_abs = max(diffs, key=lambda d: d.absolute_error)
             worst_rel = max(diffs, key=lambda d: d.relative_error)
             lines += [
-                f"{len(diffs)} of {self.floats_compared} numbers differ beyond tolerance.",
-                f"Worst absolute error {worst_abs.absolute_error:.3g} at {worst_abs.path}; "
-                f"worst relative error {worst_rel.relative_error:.3g} at {worst_rel.path}.",
+                f"Worst absolute error {worst_abs.absolute_error:.3g} at {worst_abs.path}",
+                f"Worst relative error {worst_rel.relative_error:.3g} at {worst_rel.path}",
             ]
-            ranked = sorted(diffs, key=lambda d: d.excess, reverse=True)
-            lines += [f"  {d}" for d in ranked[:limit]]
-            lines += [f"  ... and {len(diffs) - limit} more"] * (len(diffs) > limit)
-        if self.other_differences:
-            lines.append(f"{len(self.other_differences)} other difference(s) (compared exactly):")
-            lines += [f"  {d}" for d in self.other_differences[:limit]]
-            extra = len(self.other_differences) - limit
-            lines += [f"  ... and {extra} more"] * (extra > 0)
+        for kind in (diffs, self.other_differences):
+            lines += [f"  {d}" for d in kind[:limit]]
+            lines += [f"  ... and {len(kind) - limit} more"] * (len(kind) > limit)
         return lines
 
 
