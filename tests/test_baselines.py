@@ -45,15 +45,18 @@ class Curves(BaselineExtension):
     regression only so far):
         accuracy 0.335 points (smoke), train_loss rel 3.7e-4 (smoke) / 8.3e-4 (lecture),
         ssim 6.2e-4 / 2.4e-4, ssim_lecture 1.9e-3 / 1.1e-3, mae 7.4e-5 / 8.6e-5.
-    Each tolerance is >= 300x its noise and <= 1/3 (accuracy) or <= 1/20 of the smallest sd.
+    Each tolerance is >= 300x its noise (accuracy: no flip seen) and <= 1/5 (accuracy) or
+    <= 1/20 (the others) of the smallest sd.
     Lecture-scale thread noise is not measured yet (it trains for long):
     ``python tests/baseline_noise.py threads lecture 0``.
     """
 
     tolerances = Tolerances(
-        # Percent points; 0.1 is 2 test images at smoke scale (2000), 10 at lecture (10000).
-        accuracy=Tolerance(absolute=0.1),
-        # Relative: losses span 1e-3 (lp5) to 1e2 (nll_raw).
+        # Percent points: one test image at smoke scale (0.05 of 2000) plus float slack, six at
+        # lecture scale (10000). Lecture accuracy's seed sd is not measured yet (one seed so
+        # far); rerun the `seeds` command above on the lecture runs when they are all there.
+        accuracy=Tolerance(absolute=0.06),
+        # Relative: losses span 5e-3 (mse, lecture) to 5e6 (nll_raw, lecture).
         train_loss=Tolerance(relative=1e-5),
         ssim=Tolerance(absolute=1e-5),
         ssim_lecture=Tolerance(absolute=1e-5),
