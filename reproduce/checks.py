@@ -29,9 +29,10 @@ def _bound(table: dict, study: Study):
 
 
 # --- A1: L1 is a usable alternative to MSE -----------------------------------------------------
-# Robust SSIM (test-set mean) of the untrained nets: ~0.004 at both scales.
-# Final robust SSIM: lecture MSE TODO, L1 TODO; smoke MSE TODO, L1 TODO.
-A1_MIN_GAIN = {"lecture": None, "smoke": None}
+# "far above": final robust SSIM minus the untrained net's (which is ~0.004 at both scales).
+# Measured gain, lecture seeds 0-4: MSE 0.818 (0.816..0.820), L1 0.768 (0.761..0.782);
+# smoke seeds 0-9: MSE 0.163 ± 0.003 (0.160..0.169), L1 0.168 ± 0.001 (0.166..0.169).
+A1_MIN_GAIN = {"lecture": 0.5, "smoke": 0.10}
 
 
 def l1_usable(study: Study) -> Evidence:
@@ -48,7 +49,10 @@ def l1_usable(study: Study) -> Evidence:
 
 
 # --- A2: the training loss has significantly gone down -----------------------------------------
-A2_MAX_RATIO = {"lecture": None, "smoke": None}
+# "significantly gone down": at least halved. Measured last/first, lecture seeds 0-4: MSE
+# 0.076 (0.075..0.077), L1 0.30 (0.29..0.30); smoke seeds 0-9: MSE 0.417 (0.413..0.422),
+# L1 0.365 (0.361..0.368).
+A2_MAX_RATIO = {"lecture": 0.5, "smoke": 0.5}
 
 
 def loss_goes_down(study: Study) -> Evidence:
@@ -65,7 +69,10 @@ def loss_goes_down(study: Study) -> Evidence:
 
 
 # --- A3: image quality gets better and better as the loss comes down ---------------------------
-A3_MIN_TREND = {"lecture": None, "smoke": None}
+# "better and better": near-monotone. Measured rho = 1.00 for every seed, loss and measure at
+# both scales (SSIM rose and MAE fell every epoch). 0.9 allows one late swap of neighbours
+# at lecture scale (rho = 0.988) and demands strict monotony at smoke scale (3 epochs).
+A3_MIN_TREND = {"lecture": 0.9, "smoke": 0.9}
 
 
 def quality_improves(study: Study) -> Evidence:
@@ -82,7 +89,12 @@ def quality_improves(study: Study) -> Evidence:
 
 
 # --- A4: SSIM starts around 0.4 in both cases ---------------------------------------------------
-A4_BAND = {"lecture": None, "smoke": None}
+# "around 0.4" read as 0.4 ± 0.1. Measured epoch-1 SSIM by the notebook's protocol, lecture
+# seeds 0-4: MSE 0.367 (0.364..0.370), L1 0.396 (0.382..0.408); the robust protocol gives
+# MSE 0.352, L1 0.280. At smoke scale (60 steps per epoch, not the lecture's 600) the first
+# epoch ends far lower, MSE 0.105 ± 0.003, L1 0.116 ± 0.004 (seeds 0-9): its band only
+# guards that measurement, the 0.4 is judged at lecture scale.
+A4_BAND = {"lecture": (0.3, 0.5), "smoke": (0.05, 0.2)}
 
 
 def ssim_starts_near_04(study: Study) -> Evidence:
@@ -157,19 +169,30 @@ def mse_converges_better(study: Study) -> Evidence:
 
 # --- A7: Lp with p = 3, 4, 5 goes down steeper, to a better convergence ------------------------
 def higher_p_converges_better(study: Study) -> Evidence:
-    """For each p, test SSIM above MSE's at every epoch of every seed, and final MAE below."""
+    """For each p: steeper (epoch-1 SSIM above MSE's) and better at the end (final SSIM above
+    and final MAE below MSE's), in every seed. Both parts must hold."""
     mse_ssim = study.curves("regression", "mse", "ssim")
-    mse_mae = [c[-1] for c in study.curves("regression", "mse", "mae")]
-    numbers, holds = {}, True
+    mse_mae = study.curves("regression", "mse", "mae")
+    numbers, parts = {}, []
     for p in (3, 4, 5):
         ssim = study.curves("regression", f"lp{p}", "ssim")
-        mae = [c[-1] for c in study.curves("regression", f"lp{p}", "mae")]
-        ssim_margin = over_seeds([min(a - b for a, b in zip(c, m)) for c, m in zip(ssim, mse_ssim)])
-        mae_margin = over_seeds([m - a for a, m in zip(mae, mse_mae)])
-        numbers[f"lp{p}_min_ssim_margin"], numbers[f"lp{p}_final_mae_margin"] = ssim_margin, mae_margin
-        holds &= ssim_margin["min"] > 0 and mae_margin["min"] > 0
-    summary = ", ".join(f"{k}: {fmt(v)}" for k, v in numbers.items())
-    return Evidence(holds, f"Lp minus MSE (SSIM) and MSE minus Lp (MAE): {summary}", numbers)
+        mae = study.curves("regression", f"lp{p}", "mae")
+        steeper = over_seeds([c[0] - m[0] for c, m in zip(ssim, mse_ssim)])
+        final_ssim = over_seeds([c[-1] - m[-1] for c, m in zip(ssim, mse_ssim)])
+        final_mae = over_seeds([m[-1] - c[-1] for c, m in zip(mae, mse_mae)])
+        numbers[f"lp{p}"] = {"epoch1_ssim_gain": steeper, "final_ssim_gain": final_ssim,
+                             "final_mae_gain": final_mae}
+        parts.append(
+            f"p={p}: epoch-1 SSIM {steeper['mean']:+.3f} (min {steeper['min']:+.3f}), "
+            f"final SSIM {final_ssim['mean']:+.3f} (max {final_ssim['max']:+.3f}), "
+            f"final MAE gain {final_mae['mean']:+.4f} (max {final_mae['max']:+.4f})"
+        )
+    holds = all(
+        n["epoch1_ssim_gain"]["min"] > 0 and n["final_ssim_gain"]["min"] > 0
+        and n["final_mae_gain"]["min"] > 0
+        for n in numbers.values()
+    )
+    return Evidence(holds, "Lp against MSE (n seeds, > 0 is better): " + "; ".join(parts), numbers)
 
 
 # --- A8 / B8: the Lp loss is differentiable; a hand-written backward trains ---------------------
@@ -217,7 +240,10 @@ def lp_differentiable(study: Study | None = None) -> Evidence:
     return Evidence(holds, summary, numbers)
 
 
-B8_BOUNDS = {"lecture": None, "smoke": None}
+# (max loss last/first, min SSIM gain over untrained) for the Lp(p=3) autoencoder. Measured,
+# lecture seeds 0-4: ratio 0.305 (0.303..0.307), gain 0.749 (0.748..0.749); smoke seeds 0-9:
+# ratio 0.753 ± 0.003 (0.748..0.758), gain 0.178 ± 0.002 (0.174..0.183).
+B8_BOUNDS = {"lecture": (0.5, 0.5), "smoke": (0.85, 0.10)}
 
 
 def custom_backward_trains(study: Study) -> Evidence:
@@ -238,8 +264,10 @@ def custom_backward_trains(study: Study) -> Evidence:
 
 # --- A9: the Lp norm is computationally complex, a bit slow, not much --------------------------
 # Timed in one process, interleaved, median of repeats, so machine load cancels in the ratios.
-A9_MIN_LOSS_RATIO = None  # Lp(p=3) loss forward+backward over MSE's: "computationally complex"
-A9_MAX_STEP_RATIO = None  # whole training step, Lp(p=3) over MSE: "not much" slower
+# Measured (lp_cost_ratios(), idle machine, torch 2.14.1, 2 threads): loss alone 7.1x,
+# training step 0.99x. The matmuls of a step dwarf the loss, so "a bit slow, not much".
+A9_MIN_LOSS_RATIO = 2.0  # Lp(p=3) loss forward+backward over MSE's: "computationally complex"
+A9_MAX_STEP_RATIO = 1.5  # whole training step, Lp(p=3) over MSE: "not much" slower
 
 
 def _median_seconds(fn, repeats: int = 7, inner: int = 20) -> float:
@@ -298,7 +326,7 @@ def lp_a_bit_slower(study: Study | None = None) -> Evidence:
 
 
 # --- B1: NLL needs log_softmax; raw scores do not train ----------------------------------------
-B1_BOUNDS = {"lecture": None, "smoke": None}  # (min accuracy with log_softmax, max without)
+B1_BOUNDS = {"lecture": (95.0, 30.0), "smoke": (75.0, 30.0)}  # (min accuracy with log_softmax, max without)
 
 
 def nll_needs_log_softmax(study: Study) -> Evidence:
@@ -315,7 +343,7 @@ def nll_needs_log_softmax(study: Study) -> Evidence:
 
 
 # --- B2: accuracy starts around 91 % and reaches about 97 % -------------------------------------
-B2_BANDS = {"lecture": None, "smoke": None}  # (first-epoch band, last-epoch band), percent
+B2_BANDS = {"lecture": ((89.0, 93.0), (96.0, 98.0)), "smoke": ((55.0, 80.0), (78.0, 88.0))}  # (first-epoch band, last-epoch band), percent
 
 
 def accuracy_91_to_97(study: Study) -> Evidence:
@@ -333,8 +361,8 @@ def accuracy_91_to_97(study: Study) -> Evidence:
 
 
 # --- B4: NLL and cross entropy boil down to the same cost function -----------------------------
-B4_SHARED_MAX_REL = None  # max relative CE-NLL loss difference from one shared init
-B4_INDEPENDENT_MAX_SDS = None  # CE-NLL gap from independent inits, in seed sds of CE's loss
+B4_SHARED_MAX_REL = 1e-6  # max relative CE-NLL loss difference from one shared init
+B4_INDEPENDENT_MAX_SDS = 3.0  # CE-NLL gap from independent inits, in seed sds of CE's loss
 
 
 def _relative_gap(a: list[float], b: list[float]) -> float:
@@ -369,7 +397,7 @@ def ce_equals_nll(study: Study) -> Evidence:
 
 
 # --- B5: MultiMargin has a distinct curve --------------------------------------------------------
-B5_MIN_RATIO = None  # mean |MM - CE| loss gap over mean |NLL - CE| gap
+B5_MIN_RATIO = 20.0  # mean |MM - CE| loss gap over mean |NLL - CE| gap
 
 
 def multimargin_distinct(study: Study) -> Evidence:
@@ -381,7 +409,7 @@ def multimargin_distinct(study: Study) -> Evidence:
     ce = mean_curve["ce"]
     mm_gap = sum(abs(a - b) for a, b in zip(mean_curve["multimargin"], ce)) / len(ce)
     nll_gap = sum(abs(a - b) for a, b in zip(mean_curve["nll"], ce)) / len(ce)
-    ratio = mm_gap / nll_gap if nll_gap else float("inf")
+    ratio = mm_gap / nll_gap if nll_gap else (float("inf") if mm_gap else 0.0)
     summary = (
         f"mean loss gap to CE: MultiMargin {mm_gap:.4f}, NLL {nll_gap:.4f}, "
         f"ratio {ratio:.1f} (bound >= {B5_MIN_RATIO})"
@@ -390,7 +418,7 @@ def multimargin_distinct(study: Study) -> Evidence:
 
 
 # --- B6: accuracy keeps steadily increasing ------------------------------------------------------
-B6_MIN_TREND = {"lecture": None, "smoke": None}
+B6_MIN_TREND = {"lecture": 0.9, "smoke": 0.9}
 
 
 def accuracy_increases(study: Study) -> Evidence:
@@ -406,7 +434,7 @@ def accuracy_increases(study: Study) -> Evidence:
 
 
 # --- B7: comparable accuracy, yet MultiMargin's loss is the lowest --------------------------------
-B7_MAX_SPREAD = {"lecture": None, "smoke": None}  # max - min of final mean accuracies, points
+B7_MAX_SPREAD = {"lecture": 1.0, "smoke": 2.0}  # max - min of final mean accuracies, points
 
 
 def least_loss_not_best_accuracy(study: Study) -> Evidence:

@@ -24,15 +24,45 @@ class Claim:
     quote: str  # the lecture's words, lightly trimmed
     reading: str  # what exactly is checked, where the lecture is vague
     check: Callable[[Study], Evidence]
-    expected: str  # REPRODUCED or REFUTED, from measurement
+    expected: str | dict[str, str]  # REPRODUCED or REFUTED (per scale where they differ)
     families: tuple[str, ...] = ()  # study runs it reads; () = needs no training
 
     @property
     def name(self) -> str:
         return f"{self.id}-{self.slug}"
 
+    def expected_at(self, scale: str | None) -> str:
+        """The verdict measurement led us to expect at this scale."""
+        if isinstance(self.expected, str):
+            return self.expected
+        return self.expected[scale]
+
     def evaluate(self, study: Study | None) -> Evidence:
         return self.check(study)
+
+    def judge(self, study: Study | None) -> Judgement:
+        """Measure the claim on the study and set the verdict beside the expected one."""
+        evidence = self.evaluate(study if self.families else None)
+        return Judgement(self, evidence, self.expected_at(study.scale if study else None))
+
+
+@dataclass(frozen=True)
+class Judgement:
+    claim: Claim
+    evidence: Evidence
+    expected: str
+
+    @property
+    def as_expected(self) -> bool:
+        return self.evidence.verdict == self.expected
+
+    def explain(self) -> str:
+        c = self.claim
+        return (
+            f"{c.name} ({c.at}) was expected {self.expected} and measured "
+            f"{self.evidence.verdict}.\n  lecture: {c.quote!r}\n  reading: {c.reading}\n"
+            f"  evidence: {self.evidence.summary}"
+        )
 
 
 CLAIMS: tuple[Claim, ...] = (

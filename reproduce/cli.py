@@ -145,18 +145,19 @@ def cmd_claims(args) -> int:
     for result in results:
         result.save(args.out / "runs" / f"{result.config.label()}.json")
     study = Study.of(results)
-    verdicts = [(claim, claim.evaluate(study if claim.families else None)) for claim in CLAIMS]
+    judgements = [claim.judge(study) for claim in CLAIMS]
     figure_paths = report.figures(results, args.out / "figures")
-    text = report.claims_markdown(verdicts, results, figure_paths, args.out)
+    text = report.claims_markdown(judgements, results, figure_paths, args.out)
     (args.out / "report.md").write_text(text)
     write_json_atomic(args.out / "claims.json", [
-        {"id": c.id, "name": c.name, "expected": c.expected, "measured": e.verdict,
-         "summary": e.summary, "numbers": e.numbers} for c, e in verdicts
+        {"id": j.claim.id, "name": j.claim.name, "expected": j.expected,
+         "measured": j.evidence.verdict, "summary": j.evidence.summary,
+         "numbers": j.evidence.numbers} for j in judgements
     ])
-    mismatches = [c.name for c, e in verdicts if c.expected != e.verdict]
-    for claim, evidence in verdicts:
-        flag = "ok " if claim.expected == evidence.verdict else "DIFFERS"
-        print(f"{flag} {claim.name:32s} {evidence.verdict:10s} {evidence.summary}")
+    mismatches = [j.claim.name for j in judgements if not j.as_expected]
+    for j in judgements:
+        flag = "ok     " if j.as_expected else "DIFFERS"
+        print(f"{flag} {j.claim.name:32s} {j.evidence.verdict:10s} {j.evidence.summary}")
     print(f"report: {args.out / 'report.md'}")
     if mismatches:
         print(f"reproduce: {len(mismatches)} claim(s) differ from the expected verdict: "

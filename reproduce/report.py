@@ -10,8 +10,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 
-from reproduce.claims import Claim  # noqa: E402
-from reproduce.evidence import Evidence  # noqa: E402
+from reproduce.claims import Judgement  # noqa: E402
 from reproduce.losses import get_loss  # noqa: E402
 from reproduce.results import RunResult  # noqa: E402
 
@@ -70,17 +69,17 @@ def _cell(text: str) -> str:
 
 
 def claims_markdown(
-    verdicts: Sequence[tuple[Claim, Evidence]], results: Sequence[RunResult], figure_paths, folder
+    judgements: Sequence[Judgement], results: Sequence[RunResult], figure_paths, folder
 ) -> str:
     """A table of claim, quote, time, expected and measured verdict, and the key numbers."""
     seeds = sorted({r.config.seed for r in results})
     env = results[0].environment if results else {}
     configs = {(r.config.scale, r.config.dataset, r.config.device) for r in results}
-    agree = sum(claim.expected == evidence.verdict for claim, evidence in verdicts)
+    agree = sum(j.as_expected for j in judgements)
     lines = [
         "# Lecture 22 claims report",
         "",
-        f"{agree}/{len(verdicts)} claims measured as expected. "
+        f"{agree}/{len(judgements)} claims measured as expected. "
         f"Seeds {seeds} (N = {len(seeds)}); scale/dataset/device {sorted(configs)}; "
         f"Python {env.get('python')}, torch {env.get('torch')}, "
         f"torchvision {env.get('torchvision')}, {env.get('device_name', '')}.",
@@ -88,14 +87,14 @@ def claims_markdown(
         "| claim | the lecture says | at | expected | measured | evidence |",
         "|---|---|---|---|---|---|",
     ]
-    for claim, evidence in verdicts:
-        mark = "" if claim.expected == evidence.verdict else " **(differs)**"
+    for j in judgements:
+        mark = "" if j.as_expected else " **(differs)**"
         lines.append(
-            f"| {claim.name} | {_cell(claim.quote)} | {claim.at} | {claim.expected} | "
-            f"{evidence.verdict}{mark} | {_cell(evidence.summary)} |"
+            f"| {j.claim.name} | {_cell(j.claim.quote)} | {j.claim.at} | {j.expected} | "
+            f"{j.evidence.verdict}{mark} | {_cell(j.evidence.summary)} |"
         )
     lines += ["", "## How each claim is read", ""]
-    lines += [f"- **{c.name}**: {c.reading}" for c, _ in verdicts]
+    lines += [f"- **{j.claim.name}**: {j.claim.reading}" for j in judgements]
     lines += ["", "## Figures", ""]
     lines += [f"![{p.stem}]({Path(p).relative_to(folder).as_posix()})" for p in figure_paths]
     return "\n".join(lines) + "\n"

@@ -12,19 +12,13 @@ TRAINED = [pytest.param(c, id=c.name) for c in CLAIMS if c.families]
 UNTRAINED = [pytest.param(c, id=c.name) for c in CLAIMS if not c.families]
 
 
-def assert_verdict(claim, evidence):
-    assert evidence.verdict == claim.expected, (
-        f"{claim.name} ({claim.at}) was expected {claim.expected} but measured "
-        f"{evidence.verdict}.\n  lecture: {claim.quote!r}\n  reading: {claim.reading}\n"
-        f"  evidence: {evidence.summary}"
-    )
-
-
 @pytest.mark.parametrize("claim", TRAINED)
 def test_claim(claim, scale, device, study_of):
-    assert_verdict(claim, claim.evaluate(study_of(scale, device, claim.families)))
+    judgement = claim.judge(study_of(scale, device, claim.families))
+    assert judgement.as_expected, judgement.explain()
 
 
 @pytest.mark.parametrize("claim", UNTRAINED)
 def test_claim_without_training(claim):
-    assert_verdict(claim, claim.evaluate(None))
+    judgement = claim.judge(None)
+    assert judgement.as_expected, judgement.explain()
