@@ -147,7 +147,10 @@ def data_dir(pytestconfig):
 @pytest.fixture(scope="session")
 def run_cache(pytestconfig):
     folder = pytestconfig.getoption("--run-cache")
-    return RunCache(folder or pytestconfig.cache.mkdir("reproduce-runs"))
+    if folder is None:
+        cache = getattr(pytestconfig, "cache", None)  # absent under -p no:cacheprovider
+        folder = cache.mkdir("reproduce-runs") if cache else data.default_data_dir().parent / "runs"
+    return RunCache(folder)
 
 
 @pytest.fixture(scope="session")

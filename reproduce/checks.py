@@ -1,9 +1,11 @@
 """One small function per claim: results in, Evidence out. Bounds sit beside their check.
 
 Every bound is per scale and comes from measurement over seeds of this recipe on this project's
-2-core CPU (torch 2.14.1, Python 3.11). The numbers in the comments were produced by
-``reproduce measure --scale S --seeds ...`` (see docs/measurements.md for the full tables):
-lecture scale over seeds 0-4, smoke scale over seeds 0-9. "mean ± sd (min..max)" is over seeds.
+2-core CPU (torch 2.14.1, Python 3.11). The numbers in the comments come from training the
+study (``reproduce.study.study_configs``) with ``reproduce.experiments.run`` and evaluating
+these checks on it, as ``reproduce claims --scale S --seeds ...`` does: lecture scale over seeds
+0-4 (regression) and 0-2 (classification), smoke scale over seeds 0-9. "mean ± sd (min..max)"
+is over seeds.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ def _bound(table: dict, study: Study):
 
 # --- A1: L1 is a usable alternative to MSE -----------------------------------------------------
 # "far above": final robust SSIM minus the untrained net's (which is ~0.004 at both scales).
-# Measured gain, lecture seeds 0-4: MSE 0.818 (0.816..0.820), L1 0.768 (0.761..0.782);
+# Measured gain, lecture seeds 0-4: MSE 0.818 ± 0.001 (0.815..0.819), L1 0.770 ± 0.010 (0.760..0.782);
 # smoke seeds 0-9: MSE 0.163 ± 0.003 (0.160..0.169), L1 0.168 ± 0.001 (0.166..0.169).
 A1_MIN_GAIN = {"lecture": 0.5, "smoke": 0.10}
 
@@ -50,7 +52,7 @@ def l1_usable(study: Study) -> Evidence:
 
 # --- A2: the training loss has significantly gone down -----------------------------------------
 # "significantly gone down": at least halved. Measured last/first, lecture seeds 0-4: MSE
-# 0.076 (0.075..0.077), L1 0.30 (0.29..0.30); smoke seeds 0-9: MSE 0.417 (0.413..0.422),
+# 0.076 ± 0.001 (0.076..0.077), L1 0.295 ± 0.007 (0.287..0.302); smoke seeds 0-9: MSE 0.417 (0.413..0.422),
 # L1 0.365 (0.361..0.368).
 A2_MAX_RATIO = {"lecture": 0.5, "smoke": 0.5}
 
@@ -90,7 +92,7 @@ def quality_improves(study: Study) -> Evidence:
 
 # --- A4: SSIM starts around 0.4 in both cases ---------------------------------------------------
 # "around 0.4" read as 0.4 ± 0.1. Measured epoch-1 SSIM by the notebook's protocol, lecture
-# seeds 0-4: MSE 0.367 (0.364..0.370), L1 0.396 (0.382..0.408); the robust protocol gives
+# seeds 0-4: MSE 0.368 ± 0.002 (0.364..0.370), L1 0.398 ± 0.011 (0.382..0.408); the robust protocol gives
 # MSE 0.352, L1 0.280. At smoke scale (60 steps per epoch, not the lecture's 600) the first
 # epoch ends far lower, MSE 0.105 ± 0.003, L1 0.116 ± 0.004 (seeds 0-9): its band only
 # guards that measurement, the 0.4 is judged at lecture scale.
@@ -241,7 +243,7 @@ def lp_differentiable(study: Study | None = None) -> Evidence:
 
 
 # (max loss last/first, min SSIM gain over untrained) for the Lp(p=3) autoencoder. Measured,
-# lecture seeds 0-4: ratio 0.305 (0.303..0.307), gain 0.749 (0.748..0.749); smoke seeds 0-9:
+# lecture seeds 0-4: ratio 0.306 ± 0.002 (0.303..0.308), gain 0.748 ± 0.001 (0.747..0.749); smoke seeds 0-9:
 # ratio 0.753 ± 0.003 (0.748..0.758), gain 0.178 ± 0.002 (0.174..0.183).
 B8_BOUNDS = {"lecture": (0.5, 0.5), "smoke": (0.85, 0.10)}
 
@@ -326,6 +328,9 @@ def lp_a_bit_slower(study: Study | None = None) -> Evidence:
 
 
 # --- B1: NLL needs log_softmax; raw scores do not train ----------------------------------------
+# Measured final accuracy, lecture seeds 0-2: NLL on log_softmax 97.02 (96.99..97.04), on raw
+# scores 10.99 (10.28..11.35), its loss running off to -5e6; smoke seeds 0-9: 82.66 ± 0.34
+# (82.00..83.15) and 11.26 ± 3.06 (8.75..18.55). Chance is 10 %.
 B1_BOUNDS = {"lecture": (95.0, 30.0), "smoke": (75.0, 30.0)}  # (min accuracy with log_softmax, max without)
 
 
@@ -343,6 +348,10 @@ def nll_needs_log_softmax(study: Study) -> Evidence:
 
 
 # --- B2: accuracy starts around 91 % and reaches about 97 % -------------------------------------
+# "around 91" read as 91 ± 2, "about 97" as 97 ± 1. Measured, lecture seeds 0-2: epoch 1 CE
+# 91.45 ± 0.17, NLL 91.31 ± 0.20, MultiMargin 91.68 ± 0.14; epoch 10 CE 97.08 ± 0.08, NLL
+# 97.02 ± 0.03, MultiMargin 97.22 ± 0.18. Smoke seeds 0-9 (a regression guard only): epoch 1
+# 60.45..74.55, epoch 3 81.75..84.25 over the three losses.
 B2_BANDS = {"lecture": ((89.0, 93.0), (96.0, 98.0)), "smoke": ((55.0, 80.0), (78.0, 88.0))}  # (first-epoch band, last-epoch band), percent
 
 
@@ -361,8 +370,12 @@ def accuracy_91_to_97(study: Study) -> Evidence:
 
 
 # --- B4: NLL and cross entropy boil down to the same cost function -----------------------------
+# From one init CE and NLL(log_softmax) run the same kernels: measured gap 0.0 (bit-identical)
+# at smoke scale, seeds 0-9. Independent inits, worst epoch gap of the seed means in seed sds
+# (the larger of the two sds), over every 3-seed subset: smoke seeds 0-9 (120 subsets) 2.88,
+# lecture seeds 0-2: 1.62. An sd from 3 seeds is itself noisy, hence 4.
 B4_SHARED_MAX_REL = 1e-6  # max relative CE-NLL loss difference from one shared init
-B4_INDEPENDENT_MAX_SDS = 3.0  # CE-NLL gap from independent inits, in seed sds of CE's loss
+B4_INDEPENDENT_MAX_SDS = 4.0  # CE-NLL gap from independent inits, in seed sds of CE's loss
 
 
 def _relative_gap(a: list[float], b: list[float]) -> float:
@@ -397,6 +410,7 @@ def ce_equals_nll(study: Study) -> Evidence:
 
 
 # --- B5: MultiMargin has a distinct curve --------------------------------------------------------
+# Measured ratio: lecture seeds 0-2: 288; smoke seeds 0-9: 682.
 B5_MIN_RATIO = 20.0  # mean |MM - CE| loss gap over mean |NLL - CE| gap
 
 
@@ -418,6 +432,8 @@ def multimargin_distinct(study: Study) -> Evidence:
 
 
 # --- B6: accuracy keeps steadily increasing ------------------------------------------------------
+# Measured min rho over seeds and losses: lecture seeds 0-2: 0.997 (one tie between epochs
+# 8 and 9); smoke seeds 0-9: 1.00.
 B6_MIN_TREND = {"lecture": 0.9, "smoke": 0.9}
 
 
@@ -434,6 +450,9 @@ def accuracy_increases(study: Study) -> Evidence:
 
 
 # --- B7: comparable accuracy, yet MultiMargin's loss is the lowest --------------------------------
+# "almost comparable". Measured spread of the final seed-mean accuracies: lecture seeds 0-2:
+# 0.20 points (97.02..97.22); smoke seeds 0-9: 0.83 points. MultiMargin's final loss was the
+# lowest in every seed at both scales (~0.008 against ~0.085 at lecture scale).
 B7_MAX_SPREAD = {"lecture": 1.0, "smoke": 2.0}  # max - min of final mean accuracies, points
 
 

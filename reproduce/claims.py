@@ -105,16 +105,19 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(
         "A6", "mse-converges-better", "10:05-10:40",
         "mean square error ... has a higher propensity of coming to a convergence",
-        "MSE-trained test SSIM above L1-trained at every epoch of every seed (MAE reported).",
-        checks.mse_converges_better, REPRODUCED, ("regression",),
+        "MSE-trained test SSIM above L1-trained at every epoch of every seed (MAE reported). "
+        "At lecture scale it holds from epoch 1 on; at smoke scale (180 steps) L1 still leads, "
+        "so the verdict there is refuted, as measured.",
+        checks.mse_converges_better, {"lecture": REPRODUCED, "smoke": REFUTED}, ("regression",),
     ),
     Claim(
         "A7", "higher-p-converges-better", "10:40-11:00",
         "raise to the third power or fourth power or fifth power, you would see even this curve "
         "going down much steeper and coming down to a much better convergence",
-        "For each p in 3, 4, 5 the Lp-norm-trained test SSIM is above MSE's at every epoch of "
-        "every seed and its final test MAE below MSE's.",
-        checks.higher_p_converges_better, REPRODUCED, ("regression",),
+        "For each p in 3, 4, 5, in every seed: steeper (epoch-1 test SSIM above MSE's) and a "
+        "better convergence (final test SSIM above and final test MAE below MSE's). Measured: "
+        "p = 3 starts steeper but converges below MSE; higher p is worse still: refuted.",
+        checks.higher_p_converges_better, REFUTED, ("regression",),
     ),
     Claim(
         "A8", "lp-differentiable", "11:00-11:20",
