@@ -1,9 +1,9 @@
 """Options, markers, device and data fixtures for the whole suite.
 
-    pytest                      # unit tests + claims at lecture and smoke scale, on the CPU
-    pytest -m "not slow"        # unit tests + claims at smoke scale (a few minutes)
-    pytest -m gpu -n 4          # the CUDA twins, one GPU per worker where there are several
-    pytest --seeds 0 1 2 3 4    # judge the claims over more seeds
+pytest                      # unit tests + claims at lecture and smoke scale, on the CPU
+pytest -m "not slow"        # unit tests + claims at smoke scale (a few minutes)
+pytest -m gpu -n 4          # the CUDA twins, one GPU per worker where there are several
+pytest --seeds 0 1 2 3 4    # judge the claims over more seeds
 """
 
 from __future__ import annotations
@@ -27,23 +27,32 @@ NO_CUDA = "CUDA is not available on this machine; the gpu-marked twin runs where
 def pytest_addoption(parser):
     group = parser.getgroup("reproduce")
     group.addoption(
-        "--device", choices=("all", "cpu", "cuda"), default="all",
+        "--device",
+        choices=("all", "cpu", "cuda"),
+        default="all",
         help="devices to parametrize over (default: all; cuda twins skip where absent)",
     )
     group.addoption(
-        "--scale", choices=("all", "lecture", "smoke"), default="all",
+        "--scale",
+        choices=("all", "lecture", "smoke"),
+        default="all",
         help="scales to judge the claims at (default: all; lecture is marked slow)",
     )
     group.addoption(
-        "--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS),
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=list(DEFAULT_SEEDS),
         help="seeds to judge the claims over (default: 0 1 2)",
     )
     group.addoption(
-        "--data-dir", default=None,
+        "--data-dir",
+        default=None,
         help=f"folder holding MNIST/raw and FashionMNIST/raw (default: ${data.ENV_VAR})",
     )
     group.addoption(
-        "--run-cache", default=None,
+        "--run-cache",
+        default=None,
         help="folder for trained runs shared by tests and workers (default: pytest's cache)",
     )
 

@@ -45,10 +45,19 @@ def _seed(text: str) -> int:
 
 
 def _common(parser: argparse.ArgumentParser, *, seeds_default) -> None:
-    parser.add_argument("--seeds", type=_seed, nargs="+", default=seeds_default,
-                        help=f"seeds to run (default: {' '.join(map(str, seeds_default))})")
-    parser.add_argument("--scale", choices=("lecture", "smoke"), default="lecture",
-                        help="lecture: all data, 10 epochs (default); smoke: a fast tenth")
+    parser.add_argument(
+        "--seeds",
+        type=_seed,
+        nargs="+",
+        default=seeds_default,
+        help=f"seeds to run (default: {' '.join(map(str, seeds_default))})",
+    )
+    parser.add_argument(
+        "--scale",
+        choices=("lecture", "smoke"),
+        default="lecture",
+        help="lecture: all data, 10 epochs (default); smoke: a fast tenth",
+    )
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     parser.add_argument("--dataset", choices=("mnist", "fashion-mnist"), default="mnist")
     parser.add_argument("--data-dir", help="folder with MNIST/raw (default: $REPRODUCE_DATA_DIR)")
@@ -134,7 +143,10 @@ def cmd_claims(args) -> int:
     if len(args.seeds) < 2:
         raise ValueError(f"expected at least 2 --seeds to judge claims over, got {args.seeds}")
     configs = study_configs(
-        args.seeds, scale=args.scale, dataset=args.dataset, device=args.device,
+        args.seeds,
+        scale=args.scale,
+        dataset=args.dataset,
+        device=args.device,
         families=families_needed(),
     )
     _check_device(args.device)
@@ -149,19 +161,31 @@ def cmd_claims(args) -> int:
     figure_paths = report.figures(results, args.out / "figures")
     text = report.claims_markdown(judgements, results, figure_paths, args.out)
     (args.out / "report.md").write_text(text)
-    write_json_atomic(args.out / "claims.json", [
-        {"id": j.claim.id, "name": j.claim.name, "expected": j.expected,
-         "measured": j.evidence.verdict, "summary": j.evidence.summary,
-         "numbers": j.evidence.numbers} for j in judgements
-    ])
+    write_json_atomic(
+        args.out / "claims.json",
+        [
+            {
+                "id": j.claim.id,
+                "name": j.claim.name,
+                "expected": j.expected,
+                "measured": j.evidence.verdict,
+                "summary": j.evidence.summary,
+                "numbers": j.evidence.numbers,
+            }
+            for j in judgements
+        ],
+    )
     mismatches = [j.claim.name for j in judgements if not j.as_expected]
     for j in judgements:
         flag = "ok     " if j.as_expected else "DIFFERS"
         print(f"{flag} {j.claim.name:32s} {j.evidence.verdict:10s} {j.evidence.summary}")
     print(f"report: {args.out / 'report.md'}")
     if mismatches:
-        print(f"reproduce: {len(mismatches)} claim(s) differ from the expected verdict: "
-              f"{', '.join(mismatches)}", file=sys.stderr)
+        print(
+            f"reproduce: {len(mismatches)} claim(s) differ from the expected verdict: "
+            f"{', '.join(mismatches)}",
+            file=sys.stderr,
+        )
         return EXIT_MISMATCH
     return 0
 

@@ -93,9 +93,7 @@ class RunConfig:
         for name in self.losses:
             task = get_loss(name).task
             if task != self.experiment:
-                raise ValueError(
-                    f"loss {name!r} is a {task} loss; expected a {self.experiment} loss"
-                )
+                raise ValueError(f"loss {name!r} is a {task} loss; expected a {self.experiment} loss")
         for field in ("seed", "train_size", "test_size", "epochs", "batch_size"):
             value = getattr(self, field)
             if not isinstance(value, int) or isinstance(value, bool):

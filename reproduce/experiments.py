@@ -95,14 +95,15 @@ def run(config: RunConfig, data_dir, *, progress: bool = False) -> RunResult:
 
     with deterministic(config.device):
         replicas = build_replicas(config)
-        histories = {
-            r.name: History(untrained=evaluate(config, r.net, test_x, test_y)) for r in replicas
-        }
+        histories = {r.name: History(untrained=evaluate(config, r.net, test_x, test_y)) for r in replicas}
         order = torch.Generator().manual_seed(config.seed + BATCH_ORDER_SEED_OFFSET)
         n_batches = -(-config.train_size // config.batch_size)
         bar = tqdm(
-            total=config.epochs * n_batches, desc=config.label(), unit="batch",
-            disable=not progress, leave=False,
+            total=config.epochs * n_batches,
+            desc=config.label(),
+            unit="batch",
+            disable=not progress,
+            leave=False,
         )
         with bar:
             for epoch in range(1, config.epochs + 1):

@@ -37,9 +37,7 @@ def _band(kind: str, size: int, length: int, dtype, device) -> torch.Tensor:
     return band
 
 
-def ssim(
-    x: torch.Tensor, y: torch.Tensor, *, data_range: float, setting: str = "skimage"
-) -> torch.Tensor:
+def ssim(x: torch.Tensor, y: torch.Tensor, *, data_range: float, setting: str = "skimage") -> torch.Tensor:
     """Mean SSIM of each image pair over the valid (fully covered) windows.
 
     x, y: [N, H, W] or [N, H*W] with H = W (MNIST: 784 -> 28 x 28). Returns [N].

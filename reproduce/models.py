@@ -29,9 +29,7 @@ class Classifier(nn.Module):
     def __init__(self):
         super().__init__()
         # The notebook's Layer1 (representation) and Layer2 (classifier).
-        self.features = nn.Sequential(
-            nn.Linear(28 * 28, 400), nn.ReLU(), nn.Linear(400, 256), nn.ReLU()
-        )
+        self.features = nn.Sequential(nn.Linear(28 * 28, 400), nn.ReLU(), nn.Linear(400, 256), nn.ReLU())
         self.classifier = nn.Linear(256, 10)
 
     def forward(self, x):  # x: [N, 784] -> [N, 10]

@@ -21,9 +21,7 @@ from reproduce.config import LECTURE_LOSSES, RunConfig
 from reproduce.results import History, RunResult
 
 FAMILIES = {
-    "regression": dict(
-        experiment="regression", losses=LECTURE_LOSSES["regression"] + ("lp3", "lp4", "lp5")
-    ),
+    "regression": dict(experiment="regression", losses=LECTURE_LOSSES["regression"] + ("lp3", "lp4", "lp5")),
     "classification": dict(
         experiment="classification", losses=LECTURE_LOSSES["classification"] + ("nll_raw",)
     ),
@@ -34,7 +32,11 @@ FIRST_SEED_ONLY = {"replicate"}
 
 
 def study_configs(
-    seeds: Sequence[int], *, scale: str = "lecture", dataset: str = "mnist", device: str = "cpu",
+    seeds: Sequence[int],
+    *,
+    scale: str = "lecture",
+    dataset: str = "mnist",
+    device: str = "cpu",
     families: Sequence[str] = tuple(FAMILIES),
 ) -> list[RunConfig]:
     """Every run of the study, family by family, seed by seed."""

@@ -29,9 +29,7 @@ def baseline(snapshot, request):
 
     def of(extension: type[BaselineExtension]):
         assertion = snapshot.use_extension(extension)
-        location = extension.get_location(
-            test_location=assertion.test_location, index=assertion.index
-        )
+        location = extension.get_location(test_location=assertion.test_location, index=assertion.index)
         option = request.config.option
         if not Path(location).is_file() and not (
             option.update_snapshots or getattr(option, "update_new_snapshots_only", False)

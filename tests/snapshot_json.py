@@ -148,3 +148,16 @@ class BaselineExtension(JSONSnapshotExtension):
             return False
         in_scope = test_location.item.config.stash.get(IN_SCOPE, lambda _: True)
         return len(parts) == 4 and path.suffix == ".json" and in_scope(path)
+
+    def discover_snapshots(self, *, test_location, ignore_extensions=None):
+        # syrupy < 7 has no owns_snapshot_collection hook (Python 3.10 gets syrupy 6):
+        # filter out-of-scope baselines here too, so they are neither unused nor deleted.
+        from syrupy.data import SnapshotCollections
+
+        in_scope = test_location.item.config.stash.get(IN_SCOPE, lambda _: True)
+        kept = SnapshotCollections()
+        found = super().discover_snapshots(test_location=test_location, ignore_extensions=ignore_extensions)
+        for collection in found:
+            if in_scope(Path(collection.location)):
+                kept.add(collection)
+        return kept

@@ -77,9 +77,7 @@ def curves(study: Study, family: str) -> dict:
         "seeds": {
             str(run.config.seed): {
                 "config": run.config.to_dict() | {"device": device_kind(run.config.device)},
-                "histories": {
-                    loss: dataclasses.asdict(history) for loss, history in run.histories.items()
-                },
+                "histories": {loss: dataclasses.asdict(history) for loss, history in run.histories.items()},
             }
             for run in study.runs[family]
         }

@@ -30,8 +30,13 @@ def regression_history(loss, i, seed, epochs):
     # Every claim of part A holds: SSIM rises and MAE falls, MSE above L1, Lp above MSE.
     ssim_end = {"mse": 0.60, "l1": 0.55}.get(loss, 0.65)
     mae_end = {"mse": 0.06, "l1": 0.065}.get(loss, 0.05)
-    h = History(untrained={"ssim": 0.004 + 0.001 * i + 1e-5 * seed, "ssim_lecture": 0.01 + 0.001 * i,
-                           "mae": 0.47})
+    h = History(
+        untrained={
+            "ssim": 0.004 + 0.001 * i + 1e-5 * seed,
+            "ssim_lecture": 0.01 + 0.001 * i,
+            "mae": 0.47,
+        }
+    )
     loss_curve = curve(0.07, 0.01, epochs, seed, 1e-4)
     metrics = {
         "ssim": curve({"mse": 0.36, "l1": 0.30}.get(loss, 0.40 + 0.005 * i), ssim_end, epochs, seed, 0.002),
@@ -48,7 +53,11 @@ def classification_history(loss, i, seed, epochs):
     accuracy = curve(91.0 + 0.3 * i, 97.2 + 0.1 * i, epochs, seed, 0.2)
     if loss == "nll_raw":
         accuracy = [11.0 + 0.1 * e for e in range(epochs)]
-    losses = curve(0.3, 0.05, epochs, seed, 0.01) if loss == "multimargin" else curve(0.7 + 0.002 * i, 0.1, epochs, seed, 0.01)
+    losses = (
+        curve(0.3, 0.05, epochs, seed, 0.01)
+        if loss == "multimargin"
+        else curve(0.7 + 0.002 * i, 0.1, epochs, seed, 0.01)
+    )
     h = History(untrained={"accuracy": 8.0 + i + 0.1 * seed})
     for e in range(epochs):
         h.record(losses[e], {"accuracy": accuracy[e]})
@@ -67,7 +76,9 @@ def synthetic_study(scale="lecture") -> Study:
     # Replays of one seed equal the originals; the shared-init NLL net equals its CE net.
     for (family, seed), result in results.items():
         if family == "replicate":
-            result.histories = {k: copy.deepcopy(results["regression", seed].histories[k]) for k in result.histories}
+            result.histories = {
+                k: copy.deepcopy(results["regression", seed].histories[k]) for k in result.histories
+            }
         if family == "shared_init":
             ce = results["classification", seed].histories["ce"]
             result.histories = {"ce": copy.deepcopy(ce), "nll": copy.deepcopy(ce)}
@@ -84,21 +95,35 @@ def set_last(histories, measure, value):
 
 
 VIOLATIONS = {
-    "A1": lambda s: [h.metrics["ssim"].__setitem__(-1, h.untrained["ssim"] + 0.01) for h in each(s, "regression", "l1")],
-    "A2": lambda s: [h.train_loss.__setitem__(-1, h.train_loss[0] * 0.95) for h in each(s, "regression", "mse")],
+    "A1": lambda s: [
+        h.metrics["ssim"].__setitem__(-1, h.untrained["ssim"] + 0.01) for h in each(s, "regression", "l1")
+    ],
+    "A2": lambda s: [
+        h.train_loss.__setitem__(-1, h.train_loss[0] * 0.95) for h in each(s, "regression", "mse")
+    ],
     "A3": lambda s: each(s, "regression", "mse")[1].metrics["ssim"].reverse(),
     "A4": lambda s: [h.metrics["ssim_lecture"].__setitem__(0, 0.75) for h in each(s, "regression", "l1")],
     "A5": lambda s: each(s, "replicate", "mse")[0].train_loss.__setitem__(2, 0.5),
     "A6": lambda s: [h.metrics["ssim"].__setitem__(4, 0.99) for h in each(s, "regression", "l1")][:1],
     "A7": lambda s: set_last(each(s, "regression", "lp5"), "mae", 0.3),
     "B1": lambda s: set_last(each(s, "classification", "nll_raw"), "accuracy", 96.0),
-    "B2": lambda s: [h.metrics.__setitem__("accuracy", [90.0] * len(h.train_loss))
-                     for loss in ("ce", "nll", "multimargin") for h in each(s, "classification", loss)],
-    "B3": lambda s: [h.untrained.__setitem__("accuracy", 10.0)
-                     for loss in ("ce", "nll") for h in each(s, "classification", loss)],
-    "B4": lambda s: [h.train_loss.__setitem__(3, h.train_loss[3] * 1.01) for h in each(s, "shared_init", "nll")],
-    "B5": lambda s: [h.train_loss.__init__(c.train_loss) for h, c in
-                     zip(each(s, "classification", "multimargin"), each(s, "classification", "ce"))],
+    "B2": lambda s: [
+        h.metrics.__setitem__("accuracy", [90.0] * len(h.train_loss))
+        for loss in ("ce", "nll", "multimargin")
+        for h in each(s, "classification", loss)
+    ],
+    "B3": lambda s: [
+        h.untrained.__setitem__("accuracy", 10.0)
+        for loss in ("ce", "nll")
+        for h in each(s, "classification", loss)
+    ],
+    "B4": lambda s: [
+        h.train_loss.__setitem__(3, h.train_loss[3] * 1.01) for h in each(s, "shared_init", "nll")
+    ],
+    "B5": lambda s: [
+        h.train_loss.__init__(c.train_loss)
+        for h, c in zip(each(s, "classification", "multimargin"), each(s, "classification", "ce"))
+    ],
     "B6": lambda s: each(s, "classification", "nll")[0].metrics["accuracy"].reverse(),
     "B7": lambda s: set_last(each(s, "classification", "multimargin"), "train_loss", 5.0),
     "B8": lambda s: [h.train_loss.__setitem__(-1, h.train_loss[0]) for h in each(s, "regression", "lp3")],

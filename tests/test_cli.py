@@ -19,8 +19,21 @@ def run_cli(capsys, *argv):
 
 def test_run_writes_one_json_per_run_and_the_lectures_figures(data_dir, tmp_path, capsys):
     code, out, err = run_cli(
-        capsys, "run", "all", "--scale", "smoke", "--epochs", "1", "--seeds", "0", "1",
-        "--data-dir", data_dir, "--out", tmp_path, "--no-progress",
+        capsys,
+        "run",
+        "all",
+        "--scale",
+        "smoke",
+        "--epochs",
+        "1",
+        "--seeds",
+        "0",
+        "1",
+        "--data-dir",
+        data_dir,
+        "--out",
+        tmp_path,
+        "--no-progress",
     )
     assert code == 0, err
     runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
@@ -29,21 +42,35 @@ def test_run_writes_one_json_per_run_and_the_lectures_figures(data_dir, tmp_path
     assert saved["config"]["epochs"] == 1 and saved["config"]["seed"] == 1
     assert set(saved["histories"]) == {"mse", "l1"}
     figures = {p.name for p in (tmp_path / "figures").iterdir()}
-    assert figures == {"regression-loss.png", "regression-ssim.png", "regression-mae.png",
-                       "classification-loss.png", "classification-accuracy.png"}
+    assert figures == {
+        "regression-loss.png",
+        "regression-ssim.png",
+        "regression-mae.png",
+        "classification-loss.png",
+        "classification-accuracy.png",
+    }
 
 
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["run", "regression", "--epochs", "-3"], "argument --epochs: expected a number >= 1, got -3"),
-        (["run", "regression", "--epochs", "two"], "argument --epochs: expected a whole number, got 'two'"),
+        (
+            ["run", "regression", "--epochs", "-3"],
+            "argument --epochs: expected a number >= 1, got -3",
+        ),
+        (
+            ["run", "regression", "--epochs", "two"],
+            "argument --epochs: expected a whole number, got 'two'",
+        ),
         (["run", "regression", "--seeds", "-1"], "argument --seeds: expected a seed >= 0, got -1"),
         (["run", "regression", "--losses", "huber"], "unknown loss 'huber'; expected one of mse"),
         (["run", "all", "--losses", "mse"], "expected one experiment with --losses"),
         (["run", "regression", "--losses", "ce"], "loss 'ce' is a classification loss"),
         (["run", "segmentation"], "argument experiment: invalid choice: 'segmentation'"),
-        (["run", "regression", "--device", "tpu"], "expected device 'cpu', 'cuda' or 'cuda:N', got 'tpu'"),
+        (
+            ["run", "regression", "--device", "tpu"],
+            "expected device 'cpu', 'cuda' or 'cuda:N', got 'tpu'",
+        ),
         (["claims", "--seeds", "0"], "expected at least 2 --seeds to judge claims over, got [0]"),
     ],
 )
@@ -75,7 +102,9 @@ def test_cuda_asked_for_without_cuda(data_dir, tmp_path, capsys):
 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    code, _, err = run_cli(capsys, "run", "regression", "--device", "cuda", "--data-dir", data_dir, "--out", tmp_path)
+    code, _, err = run_cli(
+        capsys, "run", "regression", "--device", "cuda", "--data-dir", data_dir, "--out", tmp_path
+    )
     assert code == 2 and "CUDA is not available here; use --device cpu" in err
 
 
@@ -89,10 +118,26 @@ def test_a_nan_mid_run_keeps_the_finished_runs(data_dir, tmp_path, capsys, monke
 
     monkeypatch.setattr(experiments, "run", diverge_on_seed_1)
     code, _, err = run_cli(
-        capsys, "run", "regression", "--scale", "smoke", "--epochs", "1", "--seeds", "0", "1",
-        "--data-dir", data_dir, "--out", tmp_path, "--no-progress",
+        capsys,
+        "run",
+        "regression",
+        "--scale",
+        "smoke",
+        "--epochs",
+        "1",
+        "--seeds",
+        "0",
+        "1",
+        "--data-dir",
+        data_dir,
+        "--out",
+        tmp_path,
+        "--no-progress",
     )
-    assert code == 2 and err == "reproduce: error: mse: loss became nan at epoch 1, batch 7; lower the learning rate\n"
+    assert (
+        code == 2
+        and err == "reproduce: error: mse: loss became nan at epoch 1, batch 7; lower the learning rate\n"
+    )
     assert [p.name for p in (tmp_path / "runs").iterdir()] == ["regression-mnist-smoke-seed0.json"]
 
 

@@ -18,22 +18,26 @@ def mnist_copy(data_dir, tmp_path):
     return tmp_path
 
 
-
-
 def test_verified_data_passes(mnist_copy):
     data.verify("mnist", mnist_copy)
 
 
 def test_a_missing_file_is_named_with_the_fix(mnist_copy):
     (mnist_copy / "MNIST" / "raw" / RAW).unlink()
-    with pytest.raises(data.DataError, match=rf"mnist: missing file .*{RAW}\. Point --data-dir or REPRODUCE_DATA_DIR"):
+    with pytest.raises(
+        data.DataError,
+        match=rf"mnist: missing file .*{RAW}\. Point --data-dir or REPRODUCE_DATA_DIR",
+    ):
         data.verify("mnist", mnist_copy)
 
 
 def test_a_truncated_file_is_named_with_its_checksum(mnist_copy):
     path = mnist_copy / "MNIST" / "raw" / RAW
     path.write_bytes(path.read_bytes()[:1000])
-    with pytest.raises(data.DataError, match=rf"mnist: damaged file .*{RAW} \(1000 bytes\): SHA-256 is [0-9a-f]{{64}}, expected ba891046"):
+    with pytest.raises(
+        data.DataError,
+        match=rf"mnist: damaged file .*{RAW} \(1000 bytes\): SHA-256 is [0-9a-f]{{64}}, expected ba891046",
+    ):
         data.verify("mnist", mnist_copy)
 
 
@@ -42,7 +46,10 @@ def test_one_flipped_byte_is_caught(mnist_copy):
     raw = bytearray(path.read_bytes())
     raw[5000] ^= 0x01
     path.write_bytes(bytes(raw))
-    with pytest.raises(data.DataError, match=r"damaged file .*t10k-labels-idx1-ubyte .*delete it and run `reproduce data --download"):
+    with pytest.raises(
+        data.DataError,
+        match=r"damaged file .*t10k-labels-idx1-ubyte .*delete it and run `reproduce data --download",
+    ):
         data.verify("mnist", mnist_copy)
 
 

@@ -65,8 +65,14 @@ def test_nll_gets_log_softmax_and_then_equals_cross_entropy():
 
 @pytest.mark.parametrize(
     ("name", "kind"),
-    [("mse", nn.MSELoss), ("l1", nn.L1Loss), ("ce", nn.CrossEntropyLoss),
-     ("nll", nn.NLLLoss), ("multimargin", nn.MultiMarginLoss), ("lp3", LpLoss)],
+    [
+        ("mse", nn.MSELoss),
+        ("l1", nn.L1Loss),
+        ("ce", nn.CrossEntropyLoss),
+        ("nll", nn.NLLLoss),
+        ("multimargin", nn.MultiMarginLoss),
+        ("lp3", LpLoss),
+    ],
 )
 def test_registry_builds_the_notebooks_criteria(name, kind):
     assert isinstance(get_loss(name).criterion().loss, kind)
@@ -80,7 +86,10 @@ def test_multimargin_uses_its_defaults():
 @pytest.mark.parametrize(
     ("name", "match"),
     [
-        ("huber", r"unknown loss 'huber'; expected one of mse, l1, ce, nll, multimargin, nll_raw, lp<p>"),
+        (
+            "huber",
+            r"unknown loss 'huber'; expected one of mse, l1, ce, nll, multimargin, nll_raw, lp<p>",
+        ),
         ("lp", r"unknown loss 'lp'"),
         ("lp0.5", r"expected p >= 1 in loss 'lp0.5', got p = 0.5"),
         ("lpmean0", r"expected p >= 1 in loss 'lpmean0', got p = 0"),

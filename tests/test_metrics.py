@@ -16,10 +16,13 @@ SKIMAGE_ARGS = {
 
 
 def skimage_ssim(x, y, data_range, setting):
-    return torch.tensor([
-        structural_similarity(a.numpy(), b.numpy(), data_range=data_range, **SKIMAGE_ARGS[setting])
-        for a, b in zip(x, y)
-    ], dtype=torch.float64)
+    return torch.tensor(
+        [
+            structural_similarity(a.numpy(), b.numpy(), data_range=data_range, **SKIMAGE_ARGS[setting])
+            for a, b in zip(x, y)
+        ],
+        dtype=torch.float64,
+    )
 
 
 @pytest.mark.parametrize("setting", ["skimage", "wang"])
@@ -58,9 +61,19 @@ def test_ssim_of_an_image_with_itself_is_one_and_symmetric():
 @pytest.mark.parametrize(
     ("x", "y", "kwargs", "match"),
     [
-        (torch.rand(2, 784), torch.rand(3, 784), {}, r"expected images of equal shape, got \(2, 784\)"),
+        (
+            torch.rand(2, 784),
+            torch.rand(3, 784),
+            {},
+            r"expected images of equal shape, got \(2, 784\)",
+        ),
         (torch.rand(2, 780), torch.rand(2, 780), {}, r"expected flattened square images, got 780"),
-        (torch.rand(2, 5, 5), torch.rand(2, 5, 5), {}, r"expected images of at least 7x7, got \(5, 5\)"),
+        (
+            torch.rand(2, 5, 5),
+            torch.rand(2, 5, 5),
+            {},
+            r"expected images of at least 7x7, got \(5, 5\)",
+        ),
         (torch.rand(784), torch.rand(784), {}, r"expected \[N, H, W\] or \[N, H\*W\]"),
         (torch.rand(1, 784), torch.rand(1, 784), {"data_range": 0.0}, r"expected data_range > 0"),
         (torch.rand(1, 784), torch.rand(1, 784), {"setting": "ms"}, r"expected setting in"),

@@ -133,9 +133,7 @@ def test_files_are_stored_per_device_kind_dataset_and_module():
         config=SimpleNamespace(rootpath=Path("/repo")),
     )
     location = SimpleNamespace(item=item, basename="test_baselines")
-    assert BaselineExtension.dirname(test_location=location) == (
-        "/repo/baselines/cuda/mnist/test_baselines"
-    )
+    assert BaselineExtension.dirname(test_location=location) == ("/repo/baselines/cuda/mnist/test_baselines")
 
 
 def test_floats_are_stored_readably_and_round_trip():
@@ -279,9 +277,7 @@ def test_update_creates_cpu_baselines_and_a_missing_one_fails(project):
 
     result = pytest_in(project, FAKE_CUDA="1")
     assert result.returncode == 0, result.stdout
-    assert "no CUDA baseline yet" in result.stdout and "pytest -m gpu --snapshot-update" in (
-        result.stdout
-    )
+    assert "no CUDA baseline yet" in result.stdout and "pytest -m gpu --snapshot-update" in (result.stdout)
 
 
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])

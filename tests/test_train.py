@@ -64,7 +64,9 @@ def test_a_nan_loss_stops_training_naming_replica_epoch_and_batch():
     r = replica("nll")
     r.criterion = NaNAfter(7)
     train_epoch([r], batches(), epoch=1)  # calls 1-4 are finite
-    with pytest.raises(TrainingDiverged, match=r"nll: loss became nan at epoch 2, batch 3; lower the learning rate"):
+    with pytest.raises(
+        TrainingDiverged, match=r"nll: loss became nan at epoch 2, batch 3; lower the learning rate"
+    ):
         train_epoch([r], batches(), epoch=2)
 
 

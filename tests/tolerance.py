@@ -96,13 +96,11 @@ class Comparison:
         parts = []
         if self.beyond_tolerance:
             parts.append(
-                f"{len(self.beyond_tolerance)} of {self.floats_compared} numbers differ "
-                "beyond tolerance"
+                f"{len(self.beyond_tolerance)} of {self.floats_compared} numbers differ beyond tolerance"
             )
         if self.other_differences:
             parts.append(
-                f"{len(self.other_differences)} other difference(s) in structure, types or "
-                "exact values"
+                f"{len(self.other_differences)} other difference(s) in structure, types or exact values"
             )
         return "; ".join(parts) + "." if parts else "No differences."
 
@@ -158,9 +156,7 @@ def _walk(received, baseline, tolerances: Tolerances, keys: tuple, out: Comparis
             _walk(received[key], baseline[key], tolerances, (*keys, key), out)
     elif isinstance(received, list):
         if len(received) != len(baseline):
-            out.other_differences.append(
-                f"{where}: received {len(received)} items, baseline {len(baseline)}"
-            )
+            out.other_differences.append(f"{where}: received {len(received)} items, baseline {len(baseline)}")
         for index, (r, b) in enumerate(zip(received, baseline, strict=False)):
             _walk(r, b, tolerances, (*keys, index), out)
     elif isinstance(received, float):
