@@ -18,23 +18,8 @@ def run_cli(capsys, *argv):
 
 
 def test_run_writes_one_json_per_run_and_the_lectures_figures(data_dir, tmp_path, capsys):
-    code, out, err = run_cli(
-        capsys,
-        "run",
-        "all",
-        "--scale",
-        "smoke",
-        "--epochs",
-        "1",
-        "--seeds",
-        "0",
-        "1",
-        "--data-dir",
-        data_dir,
-        "--out",
-        tmp_path,
-        "--no-progress",
-    )
+    smoke = "--scale smoke --epochs 1 --seeds 0 1 --no-progress".split()
+    code, out, err = run_cli(capsys, "run", "all", *smoke, "--data-dir", data_dir, "--out", tmp_path)
     assert code == 0, err
     runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
     assert runs == [f"{e}-mnist-smoke-seed{s}.json" for e in ("classification", "regression") for s in (0, 1)]
@@ -117,23 +102,8 @@ def test_a_nan_mid_run_keeps_the_finished_runs(data_dir, tmp_path, capsys, monke
         return real_run(config, root, **kwargs)
 
     monkeypatch.setattr(experiments, "run", diverge_on_seed_1)
-    code, _, err = run_cli(
-        capsys,
-        "run",
-        "regression",
-        "--scale",
-        "smoke",
-        "--epochs",
-        "1",
-        "--seeds",
-        "0",
-        "1",
-        "--data-dir",
-        data_dir,
-        "--out",
-        tmp_path,
-        "--no-progress",
-    )
+    smoke = "--scale smoke --epochs 1 --seeds 0 1 --no-progress".split()
+    code, _, err = run_cli(capsys, "run", "regression", *smoke, "--data-dir", data_dir, "--out", tmp_path)
     assert (
         code == 2
         and err == "reproduce: error: mse: loss became nan at epoch 1, batch 7; lower the learning rate\n"
