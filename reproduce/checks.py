@@ -279,8 +279,9 @@ def custom_backward_trains(study: Study) -> Evidence:
 
 # --- A9: the Lp norm is computationally complex, a bit slow, not much --------------------------
 # Timed in one process, interleaved, median of repeats, so machine load cancels in the ratios.
-# Measured (lp_cost_ratios(), idle machine, torch 2.14.1, 2 threads): loss alone 7.1x,
-# training step 0.99x. The matmuls of a step dwarf the loss, so "a bit slow, not much".
+# Measured with lp_cost_ratios() (torch 2.14.1, idle machine): 2 threads, loss alone 7.1x,
+# training step 0.99x; 1 thread (as in an xdist worker, OMP_NUM_THREADS=1 reproduce claims):
+# 3.15x and 1.07x. The matmuls of a step dwarf the loss, so "a bit slow, not much".
 A9_MIN_LOSS_RATIO = 2.0  # Lp(p=3) loss forward+backward over MSE's: "computationally complex"
 A9_MAX_STEP_RATIO = 1.5  # whole training step, Lp(p=3) over MSE: "not much" slower
 

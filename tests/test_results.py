@@ -71,7 +71,7 @@ def _worker(folder, log):
 
 def test_concurrent_processes_share_the_work_and_never_train_a_run_twice(tmp_path):
     log = tmp_path / "trained.log"
-    context = multiprocessing.get_context("fork")
+    context = multiprocessing.get_context("spawn")  # fork of a threaded torch process can deadlock
     workers = [context.Process(target=_worker, args=(tmp_path / "cache", log)) for _ in range(2)]
     for w in workers:
         w.start()
