@@ -12,6 +12,7 @@ import os
 import platform
 import random
 
+import numpy
 import pytest
 import torch
 import torchvision
@@ -78,9 +79,9 @@ def pytest_report_header(config):
     ]
 
 
-def cpu_and_cuda(config=None):
+def cpu_and_cuda(config):
     """``cpu`` plainly and ``cuda`` with the gpu marker, filtered by --device."""
-    chosen = config.getoption("--device") if config else "all"
+    chosen = config.getoption("--device")
     params = []
     if chosen in ("all", "cpu"):
         params.append(pytest.param("cpu", id="cpu"))
@@ -90,6 +91,7 @@ def cpu_and_cuda(config=None):
 
 
 def scales(config):
+    """``lecture`` (marked slow) and ``smoke``, filtered by --scale."""
     chosen = config.getoption("--scale")
     params = []
     if chosen in ("all", "lecture"):
@@ -123,21 +125,14 @@ def device(request):
 @pytest.fixture(autouse=True)
 def rng_guard():
     """Save and restore every RNG around each test, so no test's randomness leaks into another."""
-    states = (random.getstate(), torch.get_rng_state())
+    states = (random.getstate(), numpy.random.get_state(), torch.get_rng_state())
     cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
-    try:
-        import numpy
-
-        numpy_state = numpy.random.get_state()
-    except ImportError:  # pragma: no cover
-        numpy_state = None
     yield
     random.setstate(states[0])
-    torch.set_rng_state(states[1])
+    numpy.random.set_state(states[1])
+    torch.set_rng_state(states[2])
     if cuda is not None:
         torch.cuda.set_rng_state_all(cuda)
-    if numpy_state is not None:
-        numpy.random.set_state(numpy_state)
 
 
 @pytest.fixture(scope="session")
