@@ -279,9 +279,11 @@ def custom_backward_trains(study: Study) -> Evidence:
 
 # --- A9: the Lp norm is computationally complex, a bit slow, not much --------------------------
 # Timed in one process, interleaved, median of repeats, so machine load cancels in the ratios.
-# Measured with lp_cost_ratios() (torch 2.14.1, idle machine): 2 threads, loss alone 7.1x,
-# training step 0.99x; 1 thread (as in an xdist worker, OMP_NUM_THREADS=1 reproduce claims):
-# 3.15x and 1.07x. The matmuls of a step dwarf the loss, so "a bit slow, not much".
+# Measured on an idle machine (torch 2.14.1), three calls of lp_cost_ratios() each, by
+# `OMP_NUM_THREADS=T python -c "from reproduce.checks import lp_cost_ratios; print(lp_cost_ratios())"`:
+# 2 threads: loss alone 3.10 / 3.39 / 3.38x, training step 1.27 / 1.08 / 1.07x;
+# 1 thread (as in the tests): loss 4.01 / 3.67 / 3.42x, step 1.00 / 1.06 / 1.08x.
+# The matmuls of a step dwarf the loss, so "a bit slow, not much".
 A9_MIN_LOSS_RATIO = 2.0  # Lp(p=3) loss forward+backward over MSE's: "computationally complex"
 A9_MAX_STEP_RATIO = 1.5  # whole training step, Lp(p=3) over MSE: "not much" slower
 
@@ -344,10 +346,8 @@ def lp_a_bit_slower(study: Study | None = None) -> Evidence:
 # Measured final accuracy, lecture seeds 0-2: NLL on log_softmax 97.02 (96.99..97.04), on raw
 # scores 10.99 (10.28..11.35), its loss running off to -5e6; smoke seeds 0-9: 82.66 ± 0.34
 # (82.00..83.15) and 11.26 ± 3.06 (8.75..18.55). Chance is 10 %.
-B1_BOUNDS = {
-    "lecture": (95.0, 30.0),
-    "smoke": (75.0, 30.0),
-}  # (min accuracy with log_softmax, max without)
+# (min final accuracy with log_softmax, max without), percent
+B1_BOUNDS = {"lecture": (95.0, 30.0), "smoke": (75.0, 30.0)}
 
 
 def nll_needs_log_softmax(study: Study) -> Evidence:
