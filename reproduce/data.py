@@ -150,6 +150,6 @@ def batch_indices(n: int, batch_size: int, generator: torch.Generator) -> list[t
     """One epoch of shuffled minibatch indices, like ``DataLoader(shuffle=True)``.
 
     >>> [b.tolist() for b in batch_indices(5, 2, torch.Generator().manual_seed(0))]
-    [[4, 1], [2, 0], [3]]
+    [[4, 0], [1, 3], [2]]
     """
     return list(torch.randperm(n, generator=generator).split(batch_size))
