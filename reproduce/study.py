@@ -78,6 +78,10 @@ class Study:
     def scale(self) -> str:
         return next(iter(self.runs.values()))[0].config.scale
 
+    @property
+    def dataset(self) -> str:
+        return next(iter(self.runs.values()))[0].config.dataset
+
     def histories(self, family: str, loss: str) -> list[History]:
         """One history per seed for ``loss``'s replica in ``family``'s runs."""
         if family not in self.runs:

@@ -9,8 +9,11 @@ import torch
 
 import reproduce
 
-# The modules that carry examples.
-MODULES = sorted(p.stem for p in Path(reproduce.__file__).parent.glob("*.py") if ">>>" in p.read_text())
+# The modules that carry examples, subpackages included.
+ROOT = Path(reproduce.__file__).parent
+MODULES = sorted(
+    ".".join(p.relative_to(ROOT).with_suffix("").parts) for p in ROOT.rglob("*.py") if ">>>" in p.read_text()
+)
 
 
 @pytest.mark.parametrize("name", MODULES)
