@@ -17,8 +17,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from reproduce import experiments
 from reproduce.config import LECTURE_LOSSES, RunConfig
-from reproduce.results import History, RunResult
+from reproduce.results import History, RunCache, RunResult
 
 FAMILIES = {
     "regression": dict(experiment="regression", losses=LECTURE_LOSSES["regression"] + ("lp3", "lp4", "lp5")),
@@ -29,6 +30,8 @@ FAMILIES = {
     "replicate": dict(experiment="regression", losses=LECTURE_LOSSES["regression"]),
 }
 FIRST_SEED_ONLY = {"replicate"}
+# The families whose curves are their own: "replicate" repeats regression's first seed.
+DISTINCT_FAMILIES = tuple(f for f in FAMILIES if f not in FIRST_SEED_ONLY)
 
 
 def study_configs(
@@ -45,6 +48,26 @@ def study_configs(
         for family in families
         for seed in (seeds[:1] if family in FIRST_SEED_ONLY else seeds)
     ]
+
+
+def train_study(
+    seeds: Sequence[int],
+    *,
+    data_dir,
+    cache: RunCache,
+    scale: str = "lecture",
+    dataset: str = "mnist",
+    device: str = "cpu",
+    families: Sequence[str] = tuple(FAMILIES),
+    progress: bool = False,
+) -> Study:
+    """The study's runs, each trained once: taken from ``cache`` or trained and put there.
+
+    The CLI and the test suite both call this, so a run the tests trained serves the CLI too
+    (same config, code, versions and thread count).
+    """
+    configs = study_configs(seeds, scale=scale, dataset=dataset, device=device, families=families)
+    return Study.of(cache.ensure(configs, lambda c: experiments.run(c, data_dir, progress=progress)))
 
 
 def family_of(config: RunConfig) -> str:
@@ -69,6 +92,11 @@ class Study:
         for result in sorted(results, key=lambda r: r.config.seed):
             runs.setdefault(family_of(result.config), []).append(result)
         return cls(runs)
+
+    @property
+    def results(self) -> list[RunResult]:
+        """Every run, family by family."""
+        return [run for family in self.runs.values() for run in family]
 
     @property
     def seeds(self) -> list[int]:
