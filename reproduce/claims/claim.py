@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from reproduce.evidence import REPRODUCED, Evidence, fmt, over_seeds
+from reproduce.evidence import REPRODUCED, Evidence, fmt, over_seeds, rank_correlation
 from reproduce.results import History
 from reproduce.study import Study
 
@@ -116,7 +116,7 @@ class Judgement:
 
 
 def per_loss(
-    study: Study, family: str, losses: Sequence[str], measures: Mapping[str, Callable[[History], float]]
+    study: Study, family: str, losses: Sequence[str], **measures: Callable[[History], float]
 ) -> dict[str, dict[str, float]]:
     """``{"<loss>_<measure>": stats over seeds}`` for each loss and each named per-history measure."""
     return {
@@ -124,6 +124,21 @@ def per_loss(
         for loss in losses
         for name, measure in measures.items()
     }
+
+
+def first(measure: str) -> Callable[[History], float]:
+    """A per-history measure for :func:`per_loss`: the curve's first epoch."""
+    return lambda h: h.curve(measure)[0]
+
+
+def final(measure: str) -> Callable[[History], float]:
+    """A per-history measure for :func:`per_loss`: the curve's last epoch."""
+    return lambda h: h.curve(measure)[-1]
+
+
+def trend(measure: str) -> Callable[[History], float]:
+    """A per-history measure for :func:`per_loss`: Spearman's rho of the curve against epoch."""
+    return lambda h: rank_correlation(h.curve(measure))
 
 
 def summarize(numbers: Mapping[str, dict[str, float]], digits: int = 3) -> str:
