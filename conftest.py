@@ -2,7 +2,7 @@
 
 pytest                      # unit tests + claims at lecture and smoke scale, on the CPU
 pytest -m "not slow"        # unit tests + claims at smoke scale (a few minutes)
-pytest -m gpu -n 4          # the CUDA twins, one GPU per worker where there are several
+pytest -m gpu -n auto       # the CUDA twins, one worker per visible GPU
 pytest --seeds 0 1 2 3 4    # judge the claims over more seeds
 """
 
@@ -16,13 +16,14 @@ import numpy
 import pytest
 import torch
 import torchvision
+from _pytest.mark.expression import Expression
 
-from reproduce import data, experiments
+from reproduce import data, devices, experiments  # devices pins CUDA's numerics on import
 from reproduce.results import RunCache
 from reproduce.study import Study, study_configs
 
 DEFAULT_SEEDS = (0, 1, 2)
-NO_CUDA = "CUDA is not available on this machine; the gpu-marked twin runs where it is"
+NO_CUDA = "CUDA is not available here ({reason}); the gpu-marked twin runs where it is"
 
 
 def pytest_addoption(parser):
@@ -66,6 +67,62 @@ def pytest_configure(config):
     # (measured, seeds 0-2: train_loss rel 2.3e-5, ssim_lecture 1.2e-4, ssim 1.6e-5, mae 2.1e-6
     # after 6000 steps), so the thread count is fixed and parallelism comes from `-n`.
     torch.set_num_threads(1)
+    # Before any test's first CUDA call (CUDA reads them once per process); importing
+    # reproduce.devices did it already, again here in case a plugin has changed them since.
+    devices.pin_cuda_numerics()
+    if devices.cuda_required() and not hasattr(config, "workerinput"):  # the controller counts
+        config.pluginmanager.register(GpuTestsRan(), "reproduce-gpu-tests-ran")
+
+
+class GpuTestsRan:
+    """Under REPRODUCE_REQUIRE_CUDA=1 a session in which no gpu-marked test ran fails.
+
+    Twins that all skip (no data, no baselines, a filter) would otherwise turn the gpu env
+    green without one test having run on a GPU.
+    """
+
+    def __init__(self):
+        self.ran, self.message = 0, ""
+
+    def pytest_runtest_logreport(self, report):
+        if report.when == "call" and not report.skipped and "gpu" in report.keywords:
+            self.ran += 1
+
+    def pytest_sessionfinish(self, session):
+        if self.ran == 0:
+            self.message = (
+                f"{devices.REQUIRE_CUDA_VAR}=1, but no gpu-marked test ran (all skipped or "
+                "deselected; see the reasons above)"
+            )
+            if session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter):
+        if self.message:
+            terminalreporter.write_line(f"ERROR: {self.message}", red=True, bold=True)
+
+
+def only_gpu_tests(config) -> bool:
+    """Whether the session runs CUDA twins only: ``--device cuda``, or a ``-m`` that selects a
+    gpu-marked test and not an unmarked one (``-m gpu``, ``-m "gpu and not slow"``)."""
+    if config.getoption("--device") == "cuda":
+        return True
+    try:
+        expression = Expression.compile(config.getoption("markexpr") or "")
+    except SyntaxError:  # pytest reports it
+        return False
+    return expression.evaluate(lambda name, **_: name == "gpu") and not expression.evaluate(
+        lambda name, **_: False
+    )
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto`` on CUDA twins only: one worker per visible GPU (CUDA_VISIBLE_DEVICES honoured),
+    not one per CPU, which would put many CUDA contexts and datasets on one card."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS") or not only_gpu_tests(config):
+        return None  # xdist's own count
+    return torch.cuda.device_count()
 
 
 def pytest_report_header(config):
@@ -112,21 +169,36 @@ def pytest_generate_tests(metafunc):
 
 @pytest.fixture
 def device(request):
-    """The torch device string; CUDA skips where absent and is pinned per xdist worker."""
+    """The torch device string: ``cpu``, or this xdist worker's card (see cuda_device)."""
     if request.param == "cpu":
         return "cpu"
-    if not torch.cuda.is_available():
-        pytest.skip(NO_CUDA)
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    index = int(worker.removeprefix("gw") or 0) % torch.cuda.device_count()
-    return f"cuda:{index}"
+    return cuda_device(os.environ.get("PYTEST_XDIST_WORKER"))
+
+
+def cuda_device(worker: str | None) -> str:
+    """The worker's card, made current. Skips where CUDA is absent, or fails under
+    REPRODUCE_REQUIRE_CUDA=1; fails (one line) on settings a CUDA run refuses, e.g. TF32."""
+    try:
+        device = devices.worker_device(worker)
+        devices.check(device)
+    except devices.CudaAbsent as absent:
+        if devices.cuda_required():
+            required = f"{devices.REQUIRE_CUDA_VAR}=1"
+            pytest.fail(f"{required}, but CUDA is not available here: {absent}", pytrace=False)
+        pytest.skip(NO_CUDA.format(reason=absent))
+    except devices.DeviceError as error:
+        pytest.fail(str(error), pytrace=False)
+    torch.cuda.set_device(device)  # what uses "the current device" uses this worker's card
+    return device
 
 
 @pytest.fixture(autouse=True)
 def rng_guard():
     """Save and restore every RNG around each test, so no test's randomness leaks into another."""
     states = (random.getstate(), numpy.random.get_state(), torch.get_rng_state())
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    # Only where CUDA is already up: initialising it here would put a context on every card
+    # in every worker (CPU tests included); nothing in the package draws from CUDA's RNG.
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
     yield
     random.setstate(states[0])
     numpy.random.set_state(states[1])

@@ -86,10 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check_device(device: str) -> None:
-    import torch
+    """Before any data is read: CUDA present, the ordinal visible, no TF32 (devices.check)."""
+    from reproduce import devices
 
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asked for, but CUDA is not available here; use --device cpu")
+    devices.check(device)
 
 
 def cmd_run(args) -> int:
@@ -203,6 +203,7 @@ def cmd_data(args) -> int:
 
 
 def main(argv=None) -> int:
+    from reproduce import devices  # imported first: it pins CUDA's numerics before any CUDA call
     from reproduce.data import DataError
     from reproduce.train import TrainingDiverged
 
@@ -213,8 +214,14 @@ def main(argv=None) -> int:
     command = {"run": cmd_run, "claims": cmd_claims, "data": cmd_data}[args.command]
     try:
         return command(args)
-    except (DataError, TrainingDiverged, ValueError, TypeError, OSError) as error:
+    except (DataError, TrainingDiverged, devices.DeviceError, ValueError, TypeError, OSError) as error:
         print(f"reproduce: error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except RuntimeError as error:  # CUDA's own: cuBLAS config, out of memory, a driver error
+        message = devices.gpu_error(error)
+        if message is None:
+            raise  # not a known failure but a bug: its traceback is wanted
+        print(f"reproduce: error: {message}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("reproduce: interrupted; finished runs are kept", file=sys.stderr)

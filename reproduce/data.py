@@ -146,10 +146,15 @@ def load_split(
     return images[:size].to(device), labels[:size].to(device)
 
 
-def batch_indices(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
-    """One epoch of shuffled minibatch indices, like ``DataLoader(shuffle=True)``.
+def batch_indices(
+    n: int, batch_size: int, generator: torch.Generator, device: str = "cpu"
+) -> list[torch.Tensor]:
+    """One epoch of shuffled minibatch indices, like ``DataLoader(shuffle=True)``, on ``device``.
+
+    Drawn on the CPU (a seed means one order on every device), then moved in one copy: indexing
+    a GPU tensor with CPU indices would copy (and sync) once per batch.
 
     >>> [b.tolist() for b in batch_indices(5, 2, torch.Generator().manual_seed(0))]
     [[4, 0], [1, 3], [2]]
     """
-    return list(torch.randperm(n, generator=generator).split(batch_size))
+    return list(torch.randperm(n, generator=generator).to(device).split(batch_size))

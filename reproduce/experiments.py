@@ -15,13 +15,12 @@ Both also measure the untrained nets, the baseline for "far above an untrained n
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 
 import torch
 from tqdm.auto import tqdm
 
-from reproduce import data, metrics
+from reproduce import data, devices, metrics
 from reproduce.config import RunConfig
 from reproduce.losses import get_loss
 from reproduce.models import NETWORKS
@@ -33,11 +32,15 @@ BATCH_ORDER_SEED_OFFSET = 1000  # batch order draws from seed + 1000, inits from
 
 @contextlib.contextmanager
 def deterministic(device: str):
-    """Bit-reproducible kernels: CPU ones already are; CUDA needs deterministic algorithms."""
-    if not device.startswith("cuda"):
+    """Bit-reproducible kernels: CPU ones already are; CUDA needs deterministic algorithms.
+
+    The cuBLAS workspace and fp32 matmuls were pinned when reproduce.devices was imported (CUDA
+    reads them once per process); a CUDA run under other settings is refused here.
+    """
+    if not devices.is_cuda(device):
         yield
         return
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    devices.check(device)
     previous = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True)
     try:
@@ -66,6 +69,17 @@ def build_replicas(config: RunConfig) -> list[Replica]:
     return replicas
 
 
+def epoch_batches(config: RunConfig, train_x, train_y, order: torch.Generator):
+    """One epoch's (inputs, targets) in the seeded order, with no host-device sync per batch.
+
+    The permutation goes to the device once per epoch, so indexing never copies a CPU index
+    to the GPU; the autoencoder's targets are its inputs, one gather serving both.
+    """
+    for idx in data.batch_indices(config.train_size, config.batch_size, order, device=config.device):
+        inputs = train_x[idx]
+        yield inputs, (inputs if config.experiment == "regression" else train_y[idx])
+
+
 @torch.no_grad()
 def evaluate(config: RunConfig, net: torch.nn.Module, images, labels) -> dict[str, float]:
     """The experiment's test measures for one net (see the module docstring)."""
@@ -82,18 +96,25 @@ def evaluate(config: RunConfig, net: torch.nn.Module, images, labels) -> dict[st
 
 
 def run(config: RunConfig, data_dir, *, progress: bool = False) -> RunResult:
-    """Train config.losses' replicas for config.epochs and measure them after every epoch."""
-    started = time.perf_counter()
-    train_x, train_y = data.load_split(
-        config.dataset, data_dir, train=True, size=config.train_size, device=config.device
-    )
-    test_x, test_y = data.load_split(
-        config.dataset, data_dir, train=False, size=config.test_size, device=config.device
-    )
-    # The autoencoder's target is its input; the classifier's is the label.
-    train_t = train_x if config.experiment == "regression" else train_y
+    """Train config.losses' replicas for config.epochs and measure them after every epoch.
 
-    with deterministic(config.device):
+    A CUDA out-of-memory error becomes a :class:`devices.DeviceError` naming the run.
+    """
+    try:
+        return _run(config, data_dir, progress=progress)
+    except torch.cuda.OutOfMemoryError as error:
+        raise devices.DeviceError(devices.out_of_memory(config.label(), config.device)) from error
+
+
+def _run(config: RunConfig, data_dir, *, progress: bool) -> RunResult:
+    started = time.perf_counter()
+    with deterministic(config.device):  # first: it refuses a device it cannot run on
+        train_x, train_y = data.load_split(
+            config.dataset, data_dir, train=True, size=config.train_size, device=config.device
+        )
+        test_x, test_y = data.load_split(
+            config.dataset, data_dir, train=False, size=config.test_size, device=config.device
+        )
         replicas = build_replicas(config)
         histories = {r.name: History(untrained=evaluate(config, r.net, test_x, test_y)) for r in replicas}
         order = torch.Generator().manual_seed(config.seed + BATCH_ORDER_SEED_OFFSET)
@@ -107,17 +128,15 @@ def run(config: RunConfig, data_dir, *, progress: bool = False) -> RunResult:
         )
         with bar:
             for epoch in range(1, config.epochs + 1):
-                batches = (
-                    (train_x[idx], train_t[idx])  # idx on the CPU, indexing on the device
-                    for idx in data.batch_indices(config.train_size, config.batch_size, order)
-                )
+                batches = epoch_batches(config, train_x, train_y, order)
                 losses = train_epoch(replicas, batches, epoch=epoch, progress=bar.update)
                 for r in replicas:
                     histories[r.name].record(losses[r.name], evaluate(config, r.net, test_x, test_y))
                 bar.set_postfix(epoch=epoch)
+        env = environment(config.device)  # inside: the settings the run used
     return RunResult(
         config=config,
         histories=histories,
-        environment=environment(config.device),
+        environment=env,
         seconds=time.perf_counter() - started,
     )

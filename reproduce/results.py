@@ -22,6 +22,7 @@ import torch
 import torchvision
 from filelock import FileLock, Timeout
 
+from reproduce import devices
 from reproduce.config import RunConfig
 
 SCHEMA = 1  # bump when the JSON layout changes; older cache entries are then retrained
@@ -82,16 +83,16 @@ class RunResult:
 
 
 def environment(device: str) -> dict[str, str]:
-    """Versions and hardware that decide the numbers."""
-    name = torch.cuda.get_device_name(device) if device.startswith("cuda") else platform.processor()
+    """Versions and hardware that decide the numbers; for CUDA, the card and its numerics too."""
+    cuda = devices.identity(device) if devices.is_cuda(device) else {}
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
         "torchvision": torchvision.__version__,
         "device": device,
-        "device_name": name or platform.machine(),
+        "device_name": cuda.get("gpu_name") or platform.processor() or platform.machine(),
         "platform": sys.platform,
-    }
+    } | cuda
 
 
 def write_json_atomic(path: str | os.PathLike, data) -> None:
@@ -124,14 +125,16 @@ TRAINING_MODULES = (
 )
 
 
-def cache_identity() -> str:
-    """What besides the config decides a run's numbers: code, versions, CPU thread count."""
+def cache_identity(device: str = "cpu") -> str:
+    """What besides the config decides a run's numbers: code, versions, CPU thread count and,
+    on CUDA, the card's model and numerics settings (devices.identity), never its index."""
     source = hashlib.sha256()
     for module in TRAINING_MODULES:
         source.update((Path(__file__).parent / module).read_bytes())
+    cuda = f"-{devices.cache_tag(device)}" if devices.is_cuda(device) else ""
     return (
         f"torch{torch.__version__}-py{platform.python_version()}-threads{torch.get_num_threads()}"
-        f"-code{source.hexdigest()[:12]}"
+        f"-code{source.hexdigest()[:12]}{cuda}"
     )
 
 
@@ -139,11 +142,15 @@ class RunCache:
     """Results on disk, one JSON per config, shared safely by concurrent processes."""
 
     def __init__(self, directory: str | os.PathLike):
-        self.directory = Path(directory) / cache_identity()
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.root = Path(directory)
 
     def path(self, config: RunConfig) -> Path:
-        return self.directory / f"{config.label()}-{config.key()}.json"
+        """The run's file, in its identity's folder. ``cuda:N`` is filed as ``cuda``: the folder
+        names the card's model, so workers on identical cards share each run and train it once."""
+        shared = dataclasses.replace(config, device="cuda") if devices.is_cuda(config.device) else config
+        folder = self.root / cache_identity(config.device)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{config.label()}-{shared.key()}.json"
 
     def get(self, config: RunConfig) -> RunResult | None:
         path = self.path(config)
