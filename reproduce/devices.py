@@ -151,9 +151,13 @@ def baseline_folder(device: str) -> str:
     """The baselines/ sub-folder for a device: ``cpu``, or ``cuda/<model id>`` for a CUDA card.
 
     Every card of one model shares a folder (``cuda:0`` and ``cuda:3`` alike); a model without
-    a folder of its own has no baselines, and is never judged against another model's.
+    a folder of its own has no baselines, and is never judged against another model's. Where
+    this process sees no CUDA (its CUDA twins skip) the folder is ``cuda/none``, which never
+    holds a baseline.
     """
-    return f"cuda/{model_id(device)}" if is_cuda(device) else "cpu"
+    if not is_cuda(device):
+        return "cpu"
+    return f"cuda/{model_id(device)}" if torch.cuda.is_available() else "cuda/none"
 
 
 def _cublas_version() -> str:

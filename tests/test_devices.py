@@ -65,6 +65,11 @@ def test_baseline_folder_is_cpu_or_the_cards_model(cards):
     assert devices.baseline_folder("cuda:1") == devices.baseline_folder("cuda:2") == f"cuda/{H100_ID}"
 
 
+def test_without_cuda_a_cuda_baseline_folder_is_one_that_holds_none(cards):
+    cards()
+    assert devices.baseline_folder("cuda") == devices.baseline_folder("cuda:1") == "cuda/none"
+
+
 def test_a_card_with_the_same_name_and_fewer_sms_is_another_model(cards):
     cards(H100, H100_FEWER_SMS)
     assert devices.model_id("cuda:0") == H100_ID
@@ -333,3 +338,10 @@ def test_cli_other_runtime_errors_keep_their_traceback(capsys, tmp_path, data_di
         cli.main(
             ["run", "regression", "--scale", "smoke", "--data-dir", str(data_dir), "--out", str(tmp_path)]
         )
+
+
+def test_gpu_check_refuses_to_start_without_the_data(tmp_path):
+    script = os.path.join(os.path.dirname(os.path.dirname(__file__)), "tools", "gpu-check")
+    env = {k: v for k, v in os.environ.items() if k != "REPRODUCE_DATA_DIR"}
+    done = subprocess.run([script, str(tmp_path / "out")], capture_output=True, text=True, env=env)
+    assert done.returncode == 2 and "set REPRODUCE_DATA_DIR" in done.stderr
