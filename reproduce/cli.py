@@ -11,6 +11,7 @@ on stderr and a non-zero exit code, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -24,8 +25,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _whole_number(minimum: int, what: str):
-    """An argparse type: an int >= minimum, else "expected <what> >= <minimum>, got X"."""
+def _whole_number(minimum: int, what: str, maximum: int | None = None):
+    """An argparse type: an int in minimum..maximum, else "expected <what> >= <minimum>, got X"
+    (or "<= <maximum>"); no maximum where it is None."""
 
     def parse(text: str) -> int:
         try:
@@ -34,13 +36,31 @@ def _whole_number(minimum: int, what: str):
             raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"expected {what} >= {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"expected {what} <= {maximum}, got {value}")
         return value
 
     return parse
 
 
 _positive_int = _whole_number(1, "a number")
-_seed = _whole_number(0, "a seed")
+# torch takes seeds below 2**64 and the batch order draws from seed + 1000; 2**32 - 1 is also
+# numpy's limit, and far more seeds than anyone will run.
+_seed = _whole_number(0, "a seed", maximum=2**32 - 1)
+
+
+def _folder(text: str) -> Path:
+    """An argparse type: a folder that exists or can be made and written into, checked before
+    anything trains (a file in the way would otherwise fail only when the first result is saved)."""
+    path = Path(text).expanduser()
+    existing = next(p for p in (path.absolute(), *path.absolute().parents) if p.exists())
+    if not existing.is_dir() and existing == path.absolute():
+        raise argparse.ArgumentTypeError(f"expected a folder, got the file {text!r}")
+    if not existing.is_dir():
+        raise argparse.ArgumentTypeError(f"expected a folder, got {text!r} inside the file {existing}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"expected a folder this user can write to, got {text!r}")
+    return path
 
 
 def _common(parser: argparse.ArgumentParser, *, seeds_default) -> None:
@@ -60,7 +80,10 @@ def _common(parser: argparse.ArgumentParser, *, seeds_default) -> None:
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     parser.add_argument("--dataset", choices=("mnist", "fashion-mnist"), default="mnist")
     parser.add_argument("--data-dir", help="folder with MNIST/raw (default: $REPRODUCE_DATA_DIR)")
-    parser.add_argument("--out", type=Path, required=True, help="folder to write results into")
+    parser.add_argument("--out", type=_folder, required=True, help="folder to write results into")
+    parser.add_argument(
+        "--no-download", action="store_true", help="fail on missing data instead of downloading it"
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
@@ -75,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(run, seeds_default=[0])
 
     claims = commands.add_parser("claims", help="judge every claim over seeds; report.md")
-    claims.add_argument("--cache-dir", type=Path, help="trained-run cache (default: per user)")
+    claims.add_argument("--cache-dir", type=_folder, help="trained-run cache (default: per user)")
     _common(claims, seeds_default=[0, 1, 2])
 
     data_cmd = commands.add_parser("data", help="verify the dataset files (or download them)")
@@ -111,7 +134,7 @@ def cmd_run(args) -> int:
     ]
     _check_device(args.device)
     root = data.resolve_data_dir(args.data_dir)
-    data.verify(args.dataset, root)
+    data.ensure(args.dataset, root, fetch_missing=not args.no_download)
     results = []
     for config in configs:
         result = experiments.run(config, root, progress=not args.no_progress)
@@ -150,7 +173,7 @@ def cmd_claims(args) -> int:
     )
     _check_device(args.device)
     root = data.resolve_data_dir(args.data_dir)
-    data.verify(args.dataset, root)
+    data.ensure(args.dataset, root, fetch_missing=not args.no_download)
     cache = RunCache(args.cache_dir or data.default_data_dir().parent / "runs")
     results = cache.ensure(configs, lambda c: experiments.run(c, root, progress=not args.no_progress))
     for result in results:
@@ -195,9 +218,7 @@ def cmd_data(args) -> int:
     root = data.resolve_data_dir(args.data_dir)
     names = list(data.DATASETS) if args.dataset == "all" else [args.dataset]
     for name in names:
-        if args.download:
-            data.download(name, root)
-        data.verify(name, root)
+        data.ensure(name, root, fetch_missing=args.download)
         print(f"{name}: all {len(data.DATASETS[name].sha256)} files verified under {root}")
     return 0
 

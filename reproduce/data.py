@@ -12,10 +12,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from filelock import FileLock
 from torchvision import datasets
 
 ENV_VAR = "REPRODUCE_DATA_DIR"
@@ -23,6 +25,10 @@ ENV_VAR = "REPRODUCE_DATA_DIR"
 
 class DataError(RuntimeError):
     """The data is missing or damaged; the message says which file and what to do."""
+
+
+class MissingData(DataError):
+    """A raw file is absent (rather than damaged): downloading it may help."""
 
 
 @dataclass(frozen=True)
@@ -101,7 +107,7 @@ def verify(dataset: str, root: str | os.PathLike) -> None:
     for name, expected in spec.sha256.items():
         path = root / spec.folder / "raw" / name
         if not path.is_file():
-            raise DataError(f"{dataset}: missing file {path}. {how_to_provide(dataset, root)}")
+            raise MissingData(f"{dataset}: missing file {path}. {how_to_provide(dataset, root)}")
         stat = path.stat()
         stamp = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
         if stamp in _verified:
@@ -116,12 +122,52 @@ def verify(dataset: str, root: str | os.PathLike) -> None:
         _verified.add(stamp)
 
 
-def download(dataset: str, root: str | os.PathLike) -> None:
-    """Fetch the raw files with torchvision (network needed), then verify them."""
+# Seconds one network read may stall: torchvision's urlopen has no timeout, so a link that drops
+# packets would otherwise hang the download for good.
+DOWNLOAD_TIMEOUT_S = 60
+
+
+def _fetch(dataset: str, root: Path) -> None:
+    """torchvision's own download: its mirrors, the MD5 of each archive, a progress bar.
+
+    One process at a time per folder; torchvision skips the files already there.
+    """
     spec = DATASETS[dataset]
-    for train in (True, False):
-        spec.torchvision_class(str(root), train=train, download=True)
+    root.mkdir(parents=True, exist_ok=True)
+    before = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
+    try:
+        with FileLock(str(root / f".{spec.folder}.download.lock")):
+            for train in (True, False):
+                spec.torchvision_class(str(root), train=train, download=True)
+    finally:
+        socket.setdefaulttimeout(before)
+
+
+def download(dataset: str, root: str | os.PathLike) -> None:
+    """Fetch the raw files with torchvision (network needed), then verify their SHA-256."""
+    _fetch(dataset, Path(root))
     verify(dataset, root)
+
+
+def ensure(dataset: str, root: str | os.PathLike, *, fetch_missing: bool) -> None:
+    """Verify the files; where some are missing and ``fetch_missing``, download them first.
+
+    Without network the error is the missing file's (with how to provide it) plus why the
+    download failed, on one line. A damaged file is never replaced: its error says to delete it.
+    """
+    try:
+        verify(dataset, root)
+    except MissingData as missing:
+        if not fetch_missing:
+            raise
+        print(f"{dataset}: files missing under {root}; downloading them with torchvision", flush=True)
+        try:
+            _fetch(dataset, Path(root))
+        except (RuntimeError, OSError) as error:  # no network, no mirror, an unwritable folder
+            reason = " ".join(str(error).split())
+            raise MissingData(f"{missing} The download failed too: {reason}") from None
+        verify(dataset, root)
 
 
 @functools.lru_cache(maxsize=8)

@@ -95,6 +95,13 @@ def environment(device: str) -> dict[str, str]:
     } | cuda
 
 
+def _umask() -> int:
+    """The process's umask (only readable by setting it, so it is set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_json_atomic(path: str | os.PathLike, data) -> None:
     """Write JSON through a temp file and rename: a kill mid-write leaves the old file intact."""
     path = Path(path)
@@ -102,6 +109,7 @@ def write_json_atomic(path: str | os.PathLike, data) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp made it 0600; honour the umask like open()
             json.dump(data, f, indent=1, sort_keys=True)
             f.write("\n")
             f.flush()

@@ -1,14 +1,43 @@
 """The command line: results and figures on success, one clear line and exit 2 on bad input."""
 
+import ast
+import contextlib
 import json
+import os
+import re
 import shutil
+import stat
 import subprocess
 import sys
+from pathlib import Path
 
+import local_mirror
 import pytest
 
-from reproduce import cli, experiments
+from reproduce import cli, data, experiments
+from reproduce.results import write_json_atomic
 from reproduce.train import TrainingDiverged
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    """Tests never use the internet: a missing file's download goes to a closed local port."""
+    return local_mirror.unreachable(monkeypatch)
+
+
+@contextlib.contextmanager
+def umask(mask):
+    before = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(before)
+
+
+def mode(path):
+    return stat.S_IMODE(path.stat().st_mode)
 
 
 def run_cli(capsys, *argv):
@@ -19,7 +48,8 @@ def run_cli(capsys, *argv):
 
 def test_run_writes_one_json_per_run_and_the_lectures_figures(data_dir, tmp_path, capsys):
     smoke = "--scale smoke --epochs 1 --seeds 0 1 --no-progress".split()
-    code, out, err = run_cli(capsys, "run", "all", *smoke, "--data-dir", data_dir, "--out", tmp_path)
+    with umask(0o027):
+        code, out, err = run_cli(capsys, "run", "all", *smoke, "--data-dir", data_dir, "--out", tmp_path)
     assert code == 0, err
     runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
     assert runs == [f"{e}-mnist-smoke-seed{s}.json" for e in ("classification", "regression") for s in (0, 1)]
@@ -34,6 +64,8 @@ def test_run_writes_one_json_per_run_and_the_lectures_figures(data_dir, tmp_path
         "classification-loss.png",
         "classification-accuracy.png",
     }
+    written = [*(tmp_path / "runs").iterdir(), *(tmp_path / "figures").iterdir()]
+    assert {p.name: mode(p) for p in written} == {p.name: 0o640 for p in written}  # as the umask says
 
 
 @pytest.mark.parametrize(
@@ -57,6 +89,14 @@ def test_run_writes_one_json_per_run_and_the_lectures_figures(data_dir, tmp_path
             "expected device 'cpu', 'cuda' or 'cuda:N', got 'tpu'",
         ),
         (["claims", "--seeds", "0"], "expected at least 2 --seeds to judge claims over, got [0]"),
+        (
+            ["run", "regression", "--seeds", "0", str(10**20)],
+            f"argument --seeds: expected a seed <= 4294967295, got {10**20}",
+        ),
+        (
+            ["claims", "--seeds", "0", str(2**32)],
+            f"argument --seeds: expected a seed <= 4294967295, got {2**32}",
+        ),
     ],
 )
 def test_bad_arguments_are_one_line_and_exit_2(tmp_path, capsys, argv, message):
@@ -65,9 +105,11 @@ def test_bad_arguments_are_one_line_and_exit_2(tmp_path, capsys, argv, message):
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
 
 
-def test_missing_data_says_how_to_provide_it(tmp_path, capsys):
+def test_missing_data_says_how_to_provide_it(tmp_path, capsys, offline):
     code, _, err = run_cli(capsys, "run", "regression", "--data-dir", tmp_path / "none", "--out", tmp_path)
     assert code == 2 and "mnist: missing file" in err and "REPRODUCE_DATA_DIR" in err
+    assert f"The download failed too: Error downloading train-images-idx3-ubyte.gz: Tried {offline}" in err
+    assert err.count("\n") == 1
     code, _, err = run_cli(capsys, "data", "--data-dir", tmp_path / "none")
     assert code == 2 and "reproduce data --download" in err
 
@@ -119,3 +161,114 @@ def test_data_command_verifies_every_file(data_dir, capsys):
 def test_python_dash_m_reproduce_is_the_same_cli():
     done = subprocess.run([sys.executable, "-m", "reproduce", "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "run" in done.stdout and "claims" in done.stdout
+
+
+def refuse_to_train(monkeypatch):
+    def train(config, root, **kwargs):
+        raise AssertionError(f"trained {config.label()} despite a bad argument")
+
+    monkeypatch.setattr(experiments, "run", train)
+
+
+@pytest.mark.parametrize("command", [["run", "regression"], ["claims"]])
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        ("file", "argument --out: expected a folder, got the file '{file}'"),
+        ("file/sub", "argument --out: expected a folder, got '{file}/sub' inside the file {file}"),
+    ],
+)
+def test_an_out_that_cannot_be_a_folder_fails_before_training(
+    data_dir, tmp_path, capsys, monkeypatch, command, where, message
+):
+    refuse_to_train(monkeypatch)
+    file = tmp_path / "file"
+    file.write_text("kept\n")
+    out = where.replace("file", str(file))
+    code, _, err = run_cli(capsys, *command, "--scale", "smoke", "--data-dir", data_dir, "--out", out)
+    assert code == 2 and message.format(file=file) in err and err.count("\n") == 1
+    assert file.read_text() == "kept\n"
+
+
+def test_a_cache_dir_that_is_a_file_fails_before_training(data_dir, tmp_path, capsys, monkeypatch):
+    refuse_to_train(monkeypatch)
+    file = tmp_path / "cache"
+    file.write_text("")
+    argv = [
+        "claims",
+        "--scale",
+        "smoke",
+        "--data-dir",
+        data_dir,
+        "--cache-dir",
+        file,
+        "--out",
+        tmp_path / "o",
+    ]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2 and f"argument --cache-dir: expected a folder, got the file '{file}'" in err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.fixture
+def mirror(data_dir, tmp_path_factory, monkeypatch):
+    with local_mirror.serve(local_mirror.packed(data_dir, tmp_path_factory), monkeypatch) as served:
+        yield served
+
+
+@pytest.mark.parametrize("command", [["run", "regression"], ["claims"]])
+def test_missing_data_is_downloaded_before_training(mirror, tmp_path, capsys, monkeypatch, command):
+    trained_on = []
+
+    def train(config, root, **kwargs):
+        trained_on.append(root)
+        raise TrainingDiverged("stopped after the first run began")
+
+    monkeypatch.setattr(experiments, "run", train)
+    fresh = tmp_path / "fresh"
+    cache = ["--cache-dir", tmp_path / "cache"] if command == ["claims"] else []
+    argv = [*command, *cache, "--scale", "smoke", "--data-dir", fresh, "--out", tmp_path / "o"]
+    code, out, err = run_cli(capsys, *argv, "--no-progress")
+    assert code == 2 and err.endswith("\nreproduce: error: stopped after the first run began\n")
+    assert "100%" in err  # torchvision's progress bars, on stderr before the error line
+    assert f"mnist: files missing under {fresh}; downloading them with torchvision" in out
+    assert trained_on and trained_on[0] == fresh
+    data.verify("mnist", fresh)  # the real SHA-256 table
+
+
+def test_no_download_fails_on_missing_data_without_asking_the_network(mirror, tmp_path, capsys):
+    argv = ["run", "regression", "--no-download", "--data-dir", tmp_path / "none", "--out", tmp_path]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2 and "mnist: missing file" in err and "download failed" not in err
+    assert mirror.requested == []
+
+
+def test_data_download_fetches_and_verifies(mirror, tmp_path, capsys):
+    code, out, err = run_cli(capsys, "data", "--dataset", "mnist", "--download", "--data-dir", tmp_path)
+    assert code == 0, err
+    assert f"mnist: all 4 files verified under {tmp_path}" in out and mirror.requested
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077, 0o002])
+def test_json_results_honour_the_umask(tmp_path, mask):
+    with umask(mask):
+        write_json_atomic(tmp_path / "r.json", {"a": 1})
+        (tmp_path / "plain.txt").write_text("")
+    assert mode(tmp_path / "r.json") == mode(tmp_path / "plain.txt") == 0o666 & ~mask
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_every_runtime_dependency_is_imported_by_the_library():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    runtime = {re.split(r"[<>=!~;\[ ]", req)[0].lower() for req in project["dependencies"]}
+    imported = set()
+    for module in (ROOT / "reproduce").glob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                imported.add(node.module.split(".")[0])
+    import_name = {"scikit-image": "skimage"}
+    assert {dist for dist in runtime if import_name.get(dist, dist) not in imported} == set()
+    assert "scikit-image" in " ".join(project["optional-dependencies"]["test"])

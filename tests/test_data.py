@@ -2,6 +2,7 @@
 
 import shutil
 
+import local_mirror
 import pytest
 import torch
 from torchvision import datasets, transforms
@@ -97,3 +98,57 @@ def test_data_dir_precedence(monkeypatch, tmp_path):
     assert data.resolve_data_dir(None) == tmp_path / "env"
     monkeypatch.delenv(data.ENV_VAR)
     assert data.resolve_data_dir(None) == data.default_data_dir()
+
+
+# Downloading: torchvision's own download from a mirror on 127.0.0.1, then our SHA-256 check.
+
+
+@pytest.fixture
+def mirror(data_dir, tmp_path_factory, monkeypatch):
+    with local_mirror.serve(local_mirror.packed(data_dir, tmp_path_factory), monkeypatch) as served:
+        yield served
+
+
+def test_missing_data_is_downloaded_then_verified(mirror, tmp_path, capsys):
+    root = tmp_path / "fresh"
+    data.ensure("mnist", root, fetch_missing=True)
+    assert set(mirror.requested) == {f"/{name}.gz" for name in data.DATASETS["mnist"].sha256}
+    for name, sha256 in data.DATASETS["mnist"].sha256.items():
+        assert data._sha256(root / "MNIST" / "raw" / name) == sha256
+    assert f"mnist: files missing under {root}; downloading them with torchvision" in capsys.readouterr().out
+    asked = len(mirror.requested)
+    data.ensure("mnist", root, fetch_missing=True)  # all there now: nothing fetched again
+    assert len(mirror.requested) == asked
+
+
+def test_a_download_that_differs_from_the_published_file_is_caught(mirror, tmp_path, monkeypatch):
+    mirror.damage("t10k-labels-idx1-ubyte", monkeypatch)  # torchvision's MD5 check passes
+    with pytest.raises(data.DataError, match=r"damaged file .*t10k-labels-idx1-ubyte .*expected ff7bcfd4"):
+        data.ensure("mnist", tmp_path, fetch_missing=True)
+
+
+def test_offline_the_missing_file_is_named_with_the_fix_and_why_the_download_failed(tmp_path, monkeypatch):
+    url = local_mirror.unreachable(monkeypatch)
+    with pytest.raises(data.MissingData) as raised:
+        data.ensure("mnist", tmp_path, fetch_missing=True)
+    message = str(raised.value)
+    assert message.startswith(f"mnist: missing file {tmp_path / 'MNIST' / 'raw'}")
+    assert data.how_to_provide("mnist", tmp_path) in message
+    assert f"The download failed too: Error downloading train-images-idx3-ubyte.gz: Tried {url}" in message
+    assert "\n" not in message
+
+
+def test_without_fetch_missing_nothing_is_requested(mirror, tmp_path):
+    with pytest.raises(
+        data.MissingData, match=r"^mnist: missing file .* on a machine with network access\.$"
+    ):
+        data.ensure("mnist", tmp_path, fetch_missing=False)
+    assert mirror.requested == []
+
+
+def test_a_damaged_file_is_not_replaced_by_a_download(mirror, mnist_copy):
+    path = mnist_copy / "MNIST" / "raw" / RAW
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(data.DataError, match=rf"damaged file .*{RAW} \(1000 bytes\)"):
+        data.ensure("mnist", mnist_copy, fetch_missing=True)
+    assert mirror.requested == []
