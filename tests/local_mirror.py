@@ -92,12 +92,13 @@ def serve(folder: Path, monkeypatch):
 
 
 def unreachable(monkeypatch) -> str:
-    """Point MNIST's mirrors at a closed port on 127.0.0.1: the download fails as offline would."""
+    """Point every dataset's mirrors at a closed port on 127.0.0.1: a download fails as offline."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}/"
-    monkeypatch.setattr(datasets.MNIST, "mirrors", [url])
+    for spec in data.DATASETS.values():  # FashionMNIST has mirrors of its own
+        monkeypatch.setattr(spec.torchvision_class, "mirrors", [url])
     return url
 
 

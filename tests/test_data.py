@@ -138,6 +138,12 @@ def test_offline_the_missing_file_is_named_with_the_fix_and_why_the_download_fai
     assert "\n" not in message
 
 
+def test_offline_covers_fashion_mnist_too(tmp_path, monkeypatch):
+    url = local_mirror.unreachable(monkeypatch)
+    with pytest.raises(data.MissingData, match=rf"^fashion-mnist: missing file .*Tried {url}"):
+        data.ensure("fashion-mnist", tmp_path, fetch_missing=True)
+
+
 def test_without_fetch_missing_nothing_is_requested(mirror, tmp_path):
     with pytest.raises(
         data.MissingData, match=r"^mnist: missing file .* on a machine with network access\.$"
