@@ -146,6 +146,13 @@ def cache_identity(device: str = "cpu") -> str:
     )
 
 
+def default_cache_dir() -> Path:
+    """Where trained runs are kept unless told otherwise, by the CLI and the tests alike."""
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("reproduce-lecture22")) / "runs"
+
+
 class RunCache:
     """Results on disk, one JSON per config, shared safely by concurrent processes."""
 
