@@ -22,6 +22,8 @@ from reproduce import data, devices, experiments  # devices pins CUDA's numerics
 from reproduce.results import RunCache
 from reproduce.study import Study, study_configs
 
+pytest_plugins = ["baselines_plugin.plugin"]  # the baseline fixture; see baselines_plugin/
+
 DEFAULT_SEEDS = (0, 1, 2)
 NO_CUDA = "CUDA is not available here ({reason}); the gpu-marked twin runs where it is"
 

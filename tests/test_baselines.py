@@ -7,7 +7,7 @@ test measure, the untrained net's measures) for each baseline seed, with the run
 per scale and device the claims' verdicts. They read the same cached runs as test_claims.py,
 so nothing is trained twice.
 
-Files: baselines/<device>/<dataset>/test_baselines/<test name>.json (see snapshot_json.py).
+Files: baselines/<device>/<dataset>/test_baselines/<test name>.json (see baselines_plugin/).
 After a deliberate change: ``pytest tests/test_baselines.py --snapshot-update`` (plus the
 selection you ran, e.g. ``--scale smoke``), review the diff, commit it.
 """
@@ -17,10 +17,11 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from snapshot_json import BaselineExtension, device_kind
-from tolerance import Tolerance, Tolerances
 
+from baselines_plugin.extension import BaselineExtension
+from baselines_plugin.tolerance import Tolerance, Tolerances
 from reproduce.claims import CLAIMS
+from reproduce.devices import baseline_folder
 from reproduce.study import Study
 
 BASELINE_SEEDS = (0, 1, 2)  # the default --seeds; other seeds have no baseline
@@ -75,11 +76,11 @@ def baseline_seeds(seeds):
 
 
 def curves(study: Study, family: str) -> dict:
-    """Per seed, the run's config (device as its kind) and every loss's curves."""
+    """Per seed, the run's config (device as its baseline folder) and every loss's curves."""
     return {
         "seeds": {
             str(run.config.seed): {
-                "config": run.config.to_dict() | {"device": device_kind(run.config.device)},
+                "config": run.config.to_dict() | {"device": baseline_folder(run.config.device)},
                 "histories": {loss: dataclasses.asdict(history) for loss, history in run.histories.items()},
             }
             for run in study.runs[family]

@@ -1,8 +1,9 @@
-"""The baseline extension itself: tolerant comparison, its report, layout and syrupy workflow.
+"""The baselines plugin (baselines_plugin/): tolerant comparison, its report, layout and workflow.
 
 No training: the comparison is tested on small documents and on a committed baseline, and the
-workflow (create, match, fail, stale, skip, update, under pytest-xdist too) on a throwaway
-project whose only test snapshots one number.
+workflow (create, match, fail, stale, skip, update, under pytest-xdist too) with pytester, on a
+throwaway project that loads the real plugin with ``pytest_plugins`` and whose only test
+snapshots one number.
 """
 
 from __future__ import annotations
@@ -10,19 +11,21 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from snapshot_json import BaselineExtension, in_scope, to_text
 from test_baselines import Curves
-from tolerance import Tolerance, Tolerances, compare
 
-TESTS = Path(__file__).parent
-SMOKE = TESTS.parent / "baselines/cpu/mnist/test_baselines"
+from baselines_plugin import plugin
+from baselines_plugin.extension import FOLDER, IN_SCOPE, BaselineExtension, to_text
+from baselines_plugin.plugin import in_scope, names_in
+from baselines_plugin.tolerance import Tolerance, Tolerances, compare
+from reproduce import devices
+
+pytest_plugins = ["pytester"]
+
+SMOKE = Path(__file__).parents[1] / "baselines/cpu/mnist/test_baselines"
 LOSS = Tolerances(loss=Tolerance(absolute=1e-4), train_loss=Tolerance(relative=0.25))
 
 
@@ -127,13 +130,90 @@ def test_a_missing_or_damaged_baseline_fails_with_the_remedy():
     assert "--snapshot-update" in "\n".join(extension.diff_lines(serialized, ""))
 
 
-def test_files_are_stored_per_device_kind_dataset_and_module():
+CHOICES = {
+    "--device": ("cpu", "cuda"),
+    "--scale": ("lecture", "smoke"),
+    "--dataset": ("mnist", "fashion-mnist"),
+}
+CARD = "cuda/nvidia-h100-80gb-hbm3-cc90-132sm"  # what reproduce.devices names a CUDA card's folder
+
+
+def session(**chosen):
+    """A stand-in for pytest's config: rootdir /repo, options as given (default "all")."""
+    config = SimpleNamespace(rootpath=Path("/repo"), stash=pytest.Stash())
+    config.getoption = lambda option, default=None: chosen.get(option.strip("-"), "all")
+    config.stash[FOLDER] = plugin.pytest_baselines_folder
+    config.stash[IN_SCOPE] = lambda path: in_scope(path, config, CHOICES)
+    return config
+
+
+def location(config, device: str, running_on: str | None = None):
     item = SimpleNamespace(
-        callspec=SimpleNamespace(params={"device": "cuda:1", "dataset": "mnist"}),
-        config=SimpleNamespace(rootpath=Path("/repo")),
+        callspec=SimpleNamespace(params={"device": device, "dataset": "mnist"}),
+        funcargs={"device": running_on} if running_on else None,
+        config=config,
     )
-    location = SimpleNamespace(item=item, basename="test_baselines")
-    assert BaselineExtension.dirname(test_location=location) == ("/repo/baselines/cuda/mnist/test_baselines")
+    return SimpleNamespace(item=item, basename="test_baselines")
+
+
+def test_files_are_stored_per_device_folder_dataset_and_module():
+    where = BaselineExtension.dirname(test_location=location(session(), "cpu"))
+    assert where == "/repo/baselines/cpu/mnist/test_baselines"
+
+
+def test_a_device_folder_of_two_levels_is_stored_owned_and_narrowed(monkeypatch):
+    asked = []
+    monkeypatch.setattr(
+        devices, "baseline_folder", lambda d: asked.append(d) or (CARD if "cuda" in d else "cpu")
+    )
+    test = location(session(), "cuda", running_on="cuda:1")
+    where = BaselineExtension.dirname(test_location=test)
+    assert where == f"/repo/baselines/{CARD}/mnist/test_baselines" and asked == ["cuda:1"]
+
+    def owned(path: str, config=test.item.config) -> bool:
+        test.item.config = config
+        return BaselineExtension().owns_snapshot_collection(filepath=path, test_location=test)
+
+    name = "test_curves[cuda-smoke-mnist].json"
+    assert owned(f"{where}/{name}")
+    assert owned(f"/repo/baselines/cpu/mnist/test_baselines/{name}")
+    assert not owned(f"{where}/notes.txt")
+    assert not owned("/repo/baselines/README.json") and not owned("/repo/baselines/x/y.json")
+    assert not owned(f"/elsewhere/baselines/cpu/mnist/test_baselines/{name}")
+    assert not owned(f"{where}/{name}", session(device="cpu"))
+    assert owned(f"{where}/{name}", session(device="cuda", scale="smoke"))
+
+
+def test_a_session_narrowed_by_options_leaves_the_other_baselines_alone():
+    lecture = Path("/repo/baselines/cuda/mnist/test_baselines/test_curves[cuda-lecture-x].json")
+    assert in_scope(lecture, session(), CHOICES)
+    assert not in_scope(lecture, session(scale="smoke"), CHOICES)
+    assert not in_scope(lecture, session(device="cpu"), CHOICES)
+    assert in_scope(lecture, session(device="cuda", scale="lecture"), CHOICES)
+    assert in_scope(lecture, session(scale=["smoke", "lecture"]), CHOICES)  # nargs="+"
+    assert in_scope(lecture, session(scale="default"), CHOICES)  # not a value: narrows nothing
+
+
+def test_a_value_is_a_whole_name_and_the_longest_wins():
+    fashion = Path(
+        "/repo/baselines/cpu/fashion-mnist/test_baselines/test_curves[cpu-smoke-fashion-mnist-x].json"
+    )
+    mnist = Path("/repo/baselines/cpu/mnist/test_baselines/test_curves[cpu-smoke-mnist-x].json")
+    assert names_in(fashion.as_posix(), {"mnist", "fashion-mnist", "cpu"}) == {"fashion-mnist", "cpu"}
+    assert not in_scope(fashion, session(dataset="mnist"), CHOICES)
+    assert in_scope(mnist, session(dataset="mnist"), CHOICES)
+    assert not in_scope(mnist, session(dataset="fashion-mnist"), CHOICES)
+    assert in_scope(fashion, session(dataset="fashion-mnist"), CHOICES)
+    assert names_in(f"baselines/{CARD}/x.json", {"cpu", "cuda", "smoke", "lecture"}) == {"cuda"}
+    assert names_in("baselines/cpu/test_smokers[cuda_x].json", {"cpu", "cuda", "smoke"}) == {"cpu"}
+
+
+def test_this_suite_loads_the_plugin_and_names_its_narrowing_options(pytestconfig):
+    assert pytestconfig.pluginmanager.has_plugin("baselines_plugin.plugin")
+    options = plugin.narrowing(pytestconfig)
+    assert {"--device", "--scale"} <= options.keys()
+    for option, values in options.items():
+        assert pytestconfig.getoption(option) in ("all", "default", *values)  # a real option
 
 
 def test_floats_are_stored_readably_and_round_trip():
@@ -142,36 +222,24 @@ def test_floats_are_stored_readably_and_round_trip():
     assert to_text(json.loads(text)) + "\n" == text
 
 
-def test_a_session_narrowed_by_options_leaves_the_other_baselines_alone():
-    def config(device="all", scale="all"):
-        options = {"--device": device, "--scale": scale}
-        return SimpleNamespace(rootpath=Path("/repo"), getoption=lambda o, default: options[o])
-
-    choices = {"--device": ("cpu", "cuda"), "--scale": ("lecture", "smoke")}
-    lecture = Path("/repo/baselines/cuda/mnist/test_baselines/test_curves[cuda-lecture-x].json")
-    assert in_scope(lecture, config(), choices)
-    assert not in_scope(lecture, config(scale="smoke"), choices)
-    assert not in_scope(lecture, config(device="cpu"), choices)
-    assert in_scope(lecture, config(device="cuda", scale="lecture"), choices)
-
-
 # --- a committed baseline, perturbed ----------------------------------------------------------
 
 
-def committed(name: str) -> str:
-    path = SMOKE / name
-    if not path.is_file():
-        pytest.fail(f"no committed baseline {path}; see tests/test_baselines.py")
-    return path.read_text()
+def committed(family: str) -> str:
+    """A committed smoke-scale baseline of the family's curves, whatever its parameters' order."""
+    found = sorted(SMOKE.glob(f"test_curves[[]cpu-smoke-*{family}*[]].json"))
+    if not found:
+        pytest.fail(f"no committed {family} baseline in {SMOKE}; see tests/test_baselines.py")
+    return found[0].read_text()
 
 
 def test_a_committed_baseline_round_trips_unchanged():
-    text = committed("test_curves[cpu-smoke-classification-mnist].json")
+    text = committed("classification")
     assert Curves().serialize(json.loads(text)) == text
 
 
 def test_a_committed_baseline_perturbed_beyond_tolerance_fails_within_passes(tmp_path):
-    original = committed("test_curves[cpu-smoke-regression-mnist].json")
+    original = committed("regression")
     received = Curves().serialize(json.loads(original))  # what an unchanged run produces
 
     def perturbed_by(delta: float) -> str:
@@ -190,8 +258,18 @@ def test_a_committed_baseline_perturbed_beyond_tolerance_fails_within_passes(tmp
 
 # --- the syrupy workflow, end to end, in a throwaway project ------------------------------------
 
-ROOT_CONFTEST = """
-import os, pytest
+# The project's own options, markers and device fixture, as the root conftest.py has them; the
+# baselines machinery is the real plugin. No GPU here: a CUDA twin skips unless FAKE_CUDA is
+# set, and a stand-in for reproduce.devices names a CUDA card's folder as it does on a real one,
+# two levels deep (a stand-in, not the module patched: importing torch in every run is slow).
+ROOT_CONFTEST = f"""
+import os, sys, types
+import pytest
+
+devices = types.ModuleType("reproduce.devices")
+devices.baseline_folder = lambda device: "{CARD}" if device.startswith("cuda") else "cpu"
+sys.modules["reproduce.devices"] = devices
+pytest_plugins = ["baselines_plugin.plugin"]
 
 def pytest_addoption(parser):
     parser.addoption("--device", default="all")
@@ -217,13 +295,18 @@ def pytest_generate_tests(metafunc):
 def device(request):
     if request.param == "cuda" and not os.environ.get("FAKE_CUDA"):
         pytest.skip("no CUDA")
-    return request.param
+    return "cuda:0" if request.param == "cuda" else "cpu"
+"""
+
+TESTS_CONFTEST = """
+def pytest_baselines_narrowing(config):
+    return {"--device": ("cpu", "cuda"), "--scale": ("lecture", "smoke")}
 """
 
 TEST_MODULE = """
 import os, pytest
-from snapshot_json import BaselineExtension
-from tolerance import Tolerance, Tolerances
+from baselines_plugin.extension import BaselineExtension
+from baselines_plugin.tolerance import Tolerance, Tolerances
 
 class Value(BaselineExtension):
     tolerances = Tolerances(loss=Tolerance(absolute=0.01))
@@ -235,77 +318,89 @@ def test_value(dataset, scale, device, baseline):
 
 
 @pytest.fixture
-def project(tmp_path):
-    """A project with our conftest and extension, a fake root conftest, and one snapshot test."""
-    (tmp_path / "pytest.ini").write_text("[pytest]\ntestpaths = tests\n")
-    (tmp_path / "conftest.py").write_text(ROOT_CONFTEST)
-    tests = tmp_path / "tests"
-    tests.mkdir()
-    for name in ("conftest.py", "snapshot_json.py", "tolerance.py"):
-        shutil.copy(TESTS / name, tests / name)
-    (tests / "test_baselines.py").write_text(TEST_MODULE)
-    return tmp_path
+def project(pytester, monkeypatch):
+    """``project(*args, **env)`` runs pytest in a fresh subprocess on the throwaway project."""
+    pytester.makeini("[pytest]\ntestpaths = tests\n")
+    pytester.makeconftest(ROOT_CONFTEST)
+    pytester.mkdir("tests")
+    (pytester.path / "tests" / "conftest.py").write_text(TESTS_CONFTEST)
+    (pytester.path / "tests" / "test_baselines.py").write_text(TEST_MODULE)
+    for name in [k for k in os.environ if k.startswith("PYTEST_XDIST")]:
+        monkeypatch.delenv(name)
+
+    def run(*args: str, **env: str):
+        for name in ("FAKE_CUDA", "FAKE_LOSS"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q", "-rs", *args, timeout=300)
+        result.text = result.stdout.str()
+        return result
+
+    run.path = pytester.path
+    return run
 
 
-def pytest_in(project: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs", *args],
-        cwd=project,
-        env=clean | env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-def stored(project: Path, device: str, scale: str) -> Path:
-    folder = project / "baselines" / device / "mnist" / "test_baselines"
+def stored(project, device: str, scale: str) -> Path:
+    folder = project.path / "baselines" / (CARD if device == "cuda" else device) / "mnist" / "test_baselines"
     return folder / f"test_value[{device}-{scale}-mnist].json"
 
 
 def test_update_creates_cpu_baselines_and_a_missing_one_fails(project):
-    result = pytest_in(project)
-    assert result.returncode == 1, result.stdout
-    assert "no baseline at baselines/cpu/mnist/test_baselines/" in result.stdout
-    assert "--snapshot-update" in result.stdout
+    result = project()
+    assert result.ret == 1, result.text
+    assert "no baseline at baselines/cpu/mnist/test_baselines/" in result.text
+    assert "--snapshot-update" in result.text
 
-    result = pytest_in(project, "--snapshot-update")
-    assert result.returncode == 0, result.stdout
+    result = project("--snapshot-update")
+    assert result.ret == 0, result.text
     assert stored(project, "cpu", "smoke").is_file() and stored(project, "cpu", "lecture").is_file()
-    assert not (project / "baselines" / "cuda").exists()  # skipped: no CUDA here
+    assert not (project.path / "baselines" / "cuda").exists()  # skipped: no CUDA here
 
-    result = pytest_in(project, FAKE_CUDA="1")
-    assert result.returncode == 0, result.stdout
-    assert "no CUDA baseline yet" in result.stdout and "pytest -m gpu --snapshot-update" in (result.stdout)
+    result = project(FAKE_CUDA="1")
+    assert result.ret == 0, result.text
+    assert f"no CUDA baseline yet at baselines/{CARD}/mnist/test_baselines/" in result.text
+    assert "pytest -m gpu --snapshot-update" in result.text
 
 
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
 def test_tolerance_stale_baselines_and_update(project, workers):
-    assert pytest_in(project, "--snapshot-update", *workers, FAKE_CUDA="1").returncode == 0
+    assert project("--snapshot-update", *workers, FAKE_CUDA="1").ret == 0
     assert stored(project, "cuda", "smoke").is_file()
     # Here CUDA is absent again: the CUDA twins skip, and their baselines are not unused.
-    assert pytest_in(project, *workers, FAKE_LOSS="0.505").returncode == 0  # within 0.01
+    assert project(*workers, FAKE_LOSS="0.505").ret == 0  # within 0.01
 
-    result = pytest_in(project, *workers, FAKE_LOSS="0.52")
-    assert result.returncode == 1
-    assert "$.loss: received 0.52, baseline 0.5" in result.stdout
+    result = project(*workers, FAKE_LOSS="0.52")
+    assert result.ret == 1
+    assert "$.loss: received 0.52, baseline 0.5" in result.text
 
     stale = stored(project, "cpu", "gone")
     stale.write_text('{"loss": 0.5, "epochs": 3}\n')
-    result = pytest_in(project, *workers)
-    assert result.returncode == 1 and "1 snapshot unused" in result.stdout, result.stdout
+    result = project(*workers)
+    assert result.ret == 1 and "1 snapshot unused" in result.text, result.text
     # A run that deselects tests (-m) leaves every baseline alone, stale ones too (syrupy
     # cannot tell them apart); one narrowed by --scale / --device still sees a stale one.
-    assert pytest_in(project, *workers, "-m", "not slow").returncode == 0
-    assert pytest_in(project, *workers, "--scale", "smoke", "--device", "cpu").returncode == 1
+    assert project(*workers, "-m", "not slow").ret == 0
+    assert project(*workers, "--scale", "smoke", "--device", "cpu").ret == 1
     stale.unlink()
-    assert pytest_in(project, *workers, "--scale", "smoke", "--device", "cpu").returncode == 0
+    assert project(*workers, "--scale", "smoke", "--device", "cpu").ret == 0
     stale.write_text('{"loss": 0.5, "epochs": 3}\n')
 
-    result = pytest_in(project, "--snapshot-update", *workers, FAKE_LOSS="0.52")
-    assert result.returncode == 0, result.stdout
+    result = project("--snapshot-update", *workers, FAKE_LOSS="0.52")
+    assert result.ret == 0, result.text
     assert not stale.exists()  # deleted as unused
     assert stored(project, "cuda", "smoke").is_file()  # skipped here, so kept
     assert json.loads(stored(project, "cpu", "smoke").read_text())["loss"] == 0.52
-    assert pytest_in(project, *workers, FAKE_LOSS="0.52").returncode == 0
+    assert project(*workers, FAKE_LOSS="0.52").ret == 0
+
+
+def test_a_stale_baseline_in_a_card_folder_is_seen_and_only_a_full_update_deletes_it(project):
+    assert project("--snapshot-update", FAKE_CUDA="1").ret == 0
+    stale = stored(project, "cuda", "gone")
+    stale.write_text('{"loss": 0.5, "epochs": 3}\n')
+    result = project(FAKE_CUDA="1")
+    assert result.ret == 1 and "1 snapshot unused" in result.text, result.text
+    assert project("--snapshot-update", "--device", "cpu", FAKE_CUDA="1").ret == 0
+    assert stale.is_file() and stored(project, "cuda", "lecture").is_file()  # another's: kept
+    assert project("--snapshot-update", FAKE_CUDA="1").ret == 0
+    assert not stale.exists() and stored(project, "cuda", "lecture").is_file()

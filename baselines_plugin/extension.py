@@ -1,35 +1,38 @@
-"""A syrupy extension for numeric baselines: readable JSON, compared with real tolerances.
+"""The syrupy extension: numeric baselines as readable JSON, compared with real tolerances.
 
-Files live at ``<rootdir>/baselines/<device>/<dataset>/<test module>/<test name>.json``; the
-device ("cpu" or "cuda", never "cuda:N") and the dataset come from the test's ``device`` and
-``dataset`` parameters. The test name carries every parameter, so two tests never share a file,
-and the name is syrupy's own, so syrupy's unused-snapshot accounting (stale baselines fail a
-full run, ``--snapshot-update`` deletes them) works unchanged, under pytest-xdist too.
+Files live at ``<rootdir>/baselines/<folder>/<test module>/<test name>.json``. ``<folder>`` is
+one or more levels that the ``pytest_baselines_folder`` hook names for a test (the plugin's
+default: its device's folder, then its dataset, e.g. ``cpu/mnist``). The test name carries every
+parameter, so two tests never share a file, and the name is syrupy's own, so syrupy's
+unused-snapshot accounting (stale baselines fail a full run, ``--snapshot-update`` deletes them)
+works unchanged, under pytest-xdist too.
 
 A subclass declares ``tolerances`` (see tolerance.py); matching parses both sides and compares
 every float within its field's tolerance, so numbers that wobble inside it never fail and
 ``--snapshot-update`` leaves such a file untouched.
 
 Discovery covers the whole ``baselines/`` tree but only the files this session could have
-used: a session narrowed by options (e.g. ``--scale smoke``, ``--device cpu``) registers a
-predicate under ``IN_SCOPE`` in ``config.stash`` and the baselines it rules out are neither
-used nor unused, so such a run never reports or deletes the others' baselines as stale.
+used: the plugin registers a predicate under ``IN_SCOPE`` in ``config.stash``, and the
+baselines it rules out (those of values a narrowing option such as ``--scale smoke`` left out)
+are neither used nor unused, so such a run never reports or deletes the others' baselines.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from syrupy.extensions.json import JSONSnapshotExtension
-from tolerance import Tolerances, compare
+
+from baselines_plugin.tolerance import Tolerances, compare
 
 BASELINES = "baselines"
-IN_SCOPE = pytest.StashKey[Callable[[Path], bool]]()
+# Set by the plugin (plugin.py) in pytest_configure.
+FOLDER = pytest.StashKey[Callable[[pytest.Item], str]]()  # a test's folder under baselines/
+IN_SCOPE = pytest.StashKey[Callable[[Path], bool]]()  # could this session use that baseline?
 SIGNIFICANT_DIGITS = 12  # storage only: hides float noise like 69.89999999999999, far below
 # every tolerance (relative 5e-13); the comparison itself never rounds.
 # Short, and right after the headline: pytest cuts an assertion's explanation after 8 lines or
@@ -37,31 +40,8 @@ SIGNIFICANT_DIGITS = 12  # storage only: hides float noise like 69.8999999999999
 REMEDY = "If deliberate, rerun this pytest command with --snapshot-update and commit baselines/."
 
 
-def device_kind(device: str) -> str:
-    """'cuda:1' -> 'cuda': a baseline belongs to the kind of device, not to one card."""
-    return device.split(":")[0]
-
-
-def baseline_params(item) -> tuple[str | None, str | None]:
-    """The test's (device kind, dataset) parameters; None where it has no such parameter."""
-    params = getattr(getattr(item, "callspec", None), "params", {})
-    device = params.get("device")
-    return (device_kind(device) if device else None), params.get("dataset")
-
-
-def in_scope(path: Path, config, choices: Mapping[str, tuple[str, ...]]) -> bool:
-    """False for a baseline whose name or folder holds a value the session's options leave out.
-
-    ``choices`` maps an option (e.g. ``--scale``, default "all") to the values it picks from.
-    Those tests were never generated, so syrupy would call their baselines unused (and delete
-    them under ``--snapshot-update``) in a run like ``pytest --scale smoke``.
-    """
-    words = set(re.split(r"[\[\]\-/\\.]", str(path.relative_to(config.rootpath))))
-    for option, values in choices.items():
-        chosen = config.getoption(option, default="all")
-        if chosen != "all" and words & (set(values) - {chosen}):
-            return False
-    return True
+def _in_scope(test_location) -> Callable[[Path], bool]:
+    return test_location.item.config.stash.get(IN_SCOPE, lambda _: True)
 
 
 def rounded(value):
@@ -126,15 +106,9 @@ class BaselineExtension(JSONSnapshotExtension):
 
     @classmethod
     def dirname(cls, *, test_location) -> str:
-        # Also asked for tests without these parameters (syrupy scans from every test module);
-        # they get a folder of their own that never holds anything.
-        device, dataset = baseline_params(test_location.item)
-        return str(
-            cls.root(test_location)
-            / (device or "no-device")
-            / (dataset or "no-dataset")
-            / test_location.basename
-        )
+        # Also asked for tests that take no baseline (syrupy scans from every test module).
+        folder = test_location.item.config.stash[FOLDER](test_location.item)
+        return str(cls.root(test_location) / folder / test_location.basename)
 
     @classmethod
     def discovery_dirname(cls, *, test_location) -> str:
@@ -146,18 +120,25 @@ class BaselineExtension(JSONSnapshotExtension):
             parts = path.relative_to(self.root(test_location)).parts
         except ValueError:
             return False
-        in_scope = test_location.item.config.stash.get(IN_SCOPE, lambda _: True)
-        return len(parts) == 4 and path.suffix == ".json" and in_scope(path)
+        # <folder>/<module>/<name>.json, the folder one level or more (e.g. cuda/<card>/mnist).
+        return len(parts) >= 3 and path.suffix == ".json" and _in_scope(test_location)(path)
 
     def discover_snapshots(self, *, test_location, ignore_extensions=None):
-        # syrupy < 7 has no owns_snapshot_collection hook (Python 3.10 gets syrupy 6):
-        # filter out-of-scope baselines here too, so they are neither unused nor deleted.
-        from syrupy.data import SnapshotCollections
+        if hasattr(JSONSnapshotExtension, "owns_snapshot_collection"):  # syrupy >= 7
+            return super().discover_snapshots(
+                test_location=test_location, ignore_extensions=ignore_extensions
+            )
+        # syrupy < 7 (Python 3.10 gets syrupy 6) scans only ``dirname``, the folder of a module's
+        # first test, and has no owns_snapshot_collection: scan the whole tree here, keeping the
+        # files this extension owns and this session could use, as syrupy 7 does.
+        from syrupy.data import SnapshotCollections, SnapshotEmptyCollection
+        from syrupy.utils import walk_snapshot_dir
 
-        in_scope = test_location.item.config.stash.get(IN_SCOPE, lambda _: True)
-        kept = SnapshotCollections()
-        found = super().discover_snapshots(test_location=test_location, ignore_extensions=ignore_extensions)
-        for collection in found:
-            if in_scope(Path(collection.location)):
-                kept.add(collection)
-        return kept
+        found = SnapshotCollections()
+        for filepath in walk_snapshot_dir(self.root(test_location), ignore_extensions=ignore_extensions):
+            if self.owns_snapshot_collection(filepath=filepath, test_location=test_location):
+                collection = self.read_snapshot_collection(snapshot_location=filepath)
+                if not collection.has_snapshots:
+                    collection = SnapshotEmptyCollection(location=filepath)
+                found.add(collection)
+        return found
