@@ -99,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     claims = commands.add_parser("claims", help="judge every claim over seeds; report.md")
     claims.add_argument("--cache-dir", type=_folder, help="trained-run cache (default: per user)")
+    claims.add_argument(
+        "--results",
+        type=Path,
+        help="judge results written elsewhere (lecture22-results JSON, e.g. a course notebook's) "
+        "instead of training; seeds, scale and dataset come from them",
+    )
     _common(claims, seeds_default=[0, 1, 2])
 
     data_cmd = commands.add_parser("data", help="verify the dataset files (or download them)")
@@ -162,26 +168,36 @@ def cmd_claims(args) -> int:
     from reproduce.results import RunCache, write_json_atomic
     from reproduce.study import Study, study_configs
 
-    if len(args.seeds) < 2:
-        raise ValueError(f"expected at least 2 --seeds to judge claims over, got {args.seeds}")
-    configs = study_configs(
-        args.seeds,
-        scale=args.scale,
-        dataset=args.dataset,
-        device=args.device,
-        families=families_needed(),
-    )
-    _check_device(args.device)
-    root = data.resolve_data_dir(args.data_dir)
-    data.ensure(args.dataset, root, fetch_missing=not args.no_download)
-    cache = RunCache(args.cache_dir or data.default_data_dir().parent / "runs")
-    results = cache.ensure(configs, lambda c: experiments.run(c, root, progress=not args.no_progress))
+    if args.results:  # written elsewhere (reproduce.external): nothing is trained
+        from reproduce import external
+
+        study = external.load_study(args.results)
+        not_judged = {c.name: external.why_not_judged(c, study) for c in CLAIMS}
+    else:
+        if len(args.seeds) < 2:
+            raise ValueError(f"expected at least 2 --seeds to judge claims over, got {args.seeds}")
+        configs = study_configs(
+            args.seeds,
+            scale=args.scale,
+            dataset=args.dataset,
+            device=args.device,
+            families=families_needed(),
+        )
+        _check_device(args.device)
+        root = data.resolve_data_dir(args.data_dir)
+        data.ensure(args.dataset, root, fetch_missing=not args.no_download)
+        cache = RunCache(args.cache_dir or data.default_data_dir().parent / "runs")
+        results = cache.ensure(configs, lambda c: experiments.run(c, root, progress=not args.no_progress))
+        study = Study.of(results)
+        not_judged = {}
+    not_judged = {name: why for name, why in not_judged.items() if why}
+    results = study.results
     for result in results:
         result.save(args.out / "runs" / f"{result.config.label()}.json")
-    study = Study.of(results)
-    judgements = [claim.judge(study) for claim in CLAIMS]
+    judgements = [claim.judge(study) for claim in CLAIMS if claim.name not in not_judged]
     figure_paths = report.figures(results, args.out / "figures")
     text = report.claims_markdown(judgements, results, figure_paths, args.out)
+    text += "".join(f"\n- **{name}**: not judged, {why}\n" for name, why in not_judged.items())
     (args.out / "report.md").write_text(text)
     write_json_atomic(
         args.out / "claims.json",
@@ -195,12 +211,15 @@ def cmd_claims(args) -> int:
                 "numbers": j.evidence.numbers,
             }
             for j in judgements
-        ],
+        ]
+        + [{"name": name, "measured": "not judged", "summary": why} for name, why in not_judged.items()],
     )
     mismatches = [j.claim.name for j in judgements if not j.as_expected]
     for j in judgements:
         flag = "ok     " if j.as_expected else "DIFFERS"
         print(f"{flag} {j.claim.name:32s} {j.evidence.verdict:10s} {j.evidence.summary}")
+    for name, why in not_judged.items():
+        print(f"skipped {name:32s} not judged: {why}")
     print(f"report: {args.out / 'report.md'}")
     if mismatches:
         print(
