@@ -4,6 +4,7 @@ pytest                      # unit tests + claims at lecture and smoke scale, on
 pytest -m "not slow"        # unit tests + claims at smoke scale (a few minutes)
 pytest -m gpu -n auto       # the CUDA twins, one worker per visible GPU
 pytest --seeds 0 1 2 3 4    # judge the claims over more seeds
+pytest --dataset fashion-mnist   # the study on Fashion-MNIST at every scale (lecture is slow)
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ import torch
 import torchvision
 from _pytest.mark.expression import Expression
 
-from reproduce import data, devices, experiments  # devices pins CUDA's numerics on import
-from reproduce.results import RunCache
-from reproduce.study import Study, study_configs
+from reproduce import data, devices  # devices pins CUDA's numerics on import
+from reproduce.config import DEFAULT_SEEDS, LECTURE_DATASET, QUICK_SCALE, SCALES
+from reproduce.datasets import DATASETS
+from reproduce.results import RunCache, default_cache_dir
+from reproduce.study import Study, train_study
 
 pytest_plugins = ["baselines_plugin.plugin"]  # the baseline fixture; see baselines_plugin/
 
-DEFAULT_SEEDS = (0, 1, 2)
 NO_CUDA = "CUDA is not available here ({reason}); the gpu-marked twin runs where it is"
 
 
@@ -38,16 +40,23 @@ def pytest_addoption(parser):
     )
     group.addoption(
         "--scale",
-        choices=("all", "lecture", "smoke"),
+        choices=("all", *SCALES),
         default="all",
-        help="scales to judge the claims at (default: all; lecture is marked slow)",
+        help=f"scales to judge the claims at (default: all; all but {QUICK_SCALE} are marked slow)",
+    )
+    group.addoption(
+        "--dataset",
+        choices=("default", "all", *DATASETS),
+        default="default",
+        help=f"datasets to train the study on (default: {LECTURE_DATASET} at every scale, "
+        f"the others at {QUICK_SCALE} scale only)",
     )
     group.addoption(
         "--seeds",
         type=int,
         nargs="+",
         default=list(DEFAULT_SEEDS),
-        help="seeds to judge the claims over (default: 0 1 2)",
+        help=f"seeds to judge the claims over (default: {' '.join(map(str, DEFAULT_SEEDS))})",
     )
     group.addoption(
         "--data-dir",
@@ -57,7 +66,7 @@ def pytest_addoption(parser):
     group.addoption(
         "--run-cache",
         default=None,
-        help="folder for trained runs shared by tests and workers (default: pytest's cache)",
+        help=f"folder for trained runs shared by tests, workers and the CLI (default: {default_cache_dir()})",
     )
 
 
@@ -134,7 +143,8 @@ def pytest_report_header(config):
         f"reproduce: python {platform.python_version()}, torch {torch.__version__}, "
         f"torchvision {torchvision.__version__}, cuda device: {cuda}",
         f"reproduce: data dir {root}, seeds {config.getoption('--seeds')}, "
-        f"scale {config.getoption('--scale')}, device {config.getoption('--device')}",
+        f"scale {config.getoption('--scale')}, dataset {config.getoption('--dataset')}, "
+        f"device {config.getoption('--device')}",
     ]
 
 
@@ -149,24 +159,34 @@ def cpu_and_cuda(config):
     return params
 
 
-def scales(config):
-    """``lecture`` (marked slow) and ``smoke``, filtered by --scale."""
-    chosen = config.getoption("--scale")
+def settings(config):
+    """(dataset, scale) pairs, filtered by --dataset and --scale; every slow scale marked slow.
+
+    By default the lecture's dataset runs at every scale and the others at the quick scale
+    only: what the lecture says is judged in full, and every other dataset proves it still runs
+    the whole study.
+    """
+    chosen_scale, chosen_dataset = config.getoption("--scale"), config.getoption("--dataset")
     params = []
-    if chosen in ("all", "lecture"):
-        params.append(pytest.param("lecture", id="lecture", marks=pytest.mark.slow))
-    if chosen in ("all", "smoke"):
-        params.append(pytest.param("smoke", id="smoke"))
+    for dataset in DATASETS:
+        if chosen_dataset not in ("default", "all", dataset):
+            continue
+        for scale in SCALES:
+            quick_only = chosen_dataset == "default" and dataset != LECTURE_DATASET
+            if chosen_scale not in ("all", scale) or (quick_only and scale != QUICK_SCALE):
+                continue
+            marks = () if scale == QUICK_SCALE else pytest.mark.slow
+            params.append(pytest.param(dataset, scale, id=f"{scale}-{dataset}", marks=marks))
     return params
 
 
 def pytest_generate_tests(metafunc):
     # A test that asks for `device` runs on the CPU and has a gpu-marked CUDA twin;
-    # one that asks for `scale` runs at each chosen scale.
+    # one that asks for `dataset` and `scale` runs in each chosen setting.
     if "device" in metafunc.fixturenames:
         metafunc.parametrize("device", cpu_and_cuda(metafunc.config), indirect=True)
-    if "scale" in metafunc.fixturenames:
-        metafunc.parametrize("scale", scales(metafunc.config))
+    if {"dataset", "scale"} <= set(metafunc.fixturenames):
+        metafunc.parametrize("dataset,scale", settings(metafunc.config))
 
 
 @pytest.fixture
@@ -210,26 +230,30 @@ def rng_guard():
 
 
 @pytest.fixture(scope="session")
-def data_dir(pytestconfig):
-    """The verified MNIST folder; skips (naming how to provide it) where the files are absent.
+def data_root(pytestconfig):
+    return data.resolve_data_dir(pytestconfig.getoption("--data-dir"))
+
+
+@pytest.fixture(scope="session")
+def data_dir(data_root):
+    """The data root, with the lecture's dataset verified (skips where it is absent)."""
+    verified(LECTURE_DATASET, data_root)
+    return data_root
+
+
+def verified(dataset: str, root) -> None:
+    """Skip (saying how to provide it) where the dataset's files are absent; fail if damaged.
 
     A damaged file is an error, not a skip: it names the file and its checksum.
     """
-    root = data.resolve_data_dir(pytestconfig.getoption("--data-dir"))
-    spec = data.DATASETS["mnist"]
-    if not (root / spec.folder / "raw").is_dir():
-        pytest.skip(f"MNIST not found under {root}. {data.how_to_provide('mnist', root)}")
-    data.verify("mnist", root)
-    return root
+    if not (root / DATASETS[dataset].folder / "raw").is_dir():
+        pytest.skip(f"{dataset} not found under {root}. {data.how_to_provide(dataset, root)}")
+    data.verify(dataset, root)
 
 
 @pytest.fixture(scope="session")
 def run_cache(pytestconfig):
-    folder = pytestconfig.getoption("--run-cache")
-    if folder is None:
-        cache = getattr(pytestconfig, "cache", None)  # absent under -p no:cacheprovider
-        folder = cache.mkdir("reproduce-runs") if cache else data.default_data_dir().parent / "runs"
-    return RunCache(folder)
+    return RunCache(pytestconfig.getoption("--run-cache") or default_cache_dir())
 
 
 @pytest.fixture(scope="session")
@@ -241,15 +265,24 @@ def seeds(pytestconfig):
 
 
 @pytest.fixture(scope="session")
-def study_of(run_cache, data_dir, seeds):
-    """``study_of(scale, device, families)``: the study's runs over --seeds, each trained once.
+def study_of(run_cache, data_root, seeds):
+    """``study_of(dataset, scale, device, families)``: the study's runs over --seeds, each trained once.
 
     Runs are cached on disk with a lock per run, so xdist workers share them and never train
     the same run twice.
     """
 
-    def get(scale: str, device: str, families) -> Study:
-        configs = study_configs(seeds, scale=scale, device=device, families=families)
-        return Study.of(run_cache.ensure(configs, lambda c: experiments.run(c, data_dir)))
+    def get(dataset: str, scale: str, device: str, families, *, over=None) -> Study:
+        """``over``: other seeds than --seeds (the baselines' reference distribution)."""
+        verified(dataset, data_root)
+        return train_study(
+            over or seeds,
+            data_dir=data_root,
+            cache=run_cache,
+            scale=scale,
+            dataset=dataset,
+            device=device,
+            families=families,
+        )
 
     return get

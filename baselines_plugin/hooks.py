@@ -28,3 +28,10 @@ def pytest_baselines_folder(item: pytest.Item) -> str:
     than one level), then its ``dataset`` parameter: ``cpu/mnist``. It is also asked for tests
     that take no baseline, which get a folder that never holds one.
     """
+
+
+@pytest.hookspec(firstresult=True)
+def pytest_baselines_in_scope(config: pytest.Config, relative: str) -> bool | None:
+    """False where the project's options leave out the baseline at ``relative`` (a path from
+    the rootdir), for rules a list of option values cannot say (e.g. "this dataset at that
+    scale only"); None to leave the decision to ``pytest_baselines_narrowing``."""

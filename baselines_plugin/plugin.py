@@ -13,6 +13,7 @@ use, so the implementing conftest only has to be loaded before the first baselin
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -29,6 +30,20 @@ DELIMITERS = r"\[\]\-/\\."
 
 def pytest_addhooks(pluginmanager):
     pluginmanager.add_hookspecs(hooks)
+
+
+def pytest_addoption(parser):
+    parser.getgroup("baselines").addoption(
+        "--accept-shift",
+        metavar="REASON",
+        default=None,
+        help="with --snapshot-update: accept a statistically significant shift of the training "
+        "against the old reference distribution, and store REASON in the baseline",
+    )
+
+
+class BaselineDrift(UserWarning):
+    """A baseline made in another environment: its exact numbers moved, reported, not failed."""
 
 
 def pytest_configure(config):
@@ -79,6 +94,8 @@ def names_in(text: str, values) -> set[str]:
 def in_scope(path: Path, config, choices: Mapping[str, Sequence[str]]) -> bool:
     """False for a baseline whose path names a value the session's options leave out."""
     relative = Path(path).relative_to(config.rootpath).as_posix()
+    if config.hook.pytest_baselines_in_scope(config=config, relative=relative) is False:
+        return False
     found = names_in(relative, {v for values in choices.values() for v in values})
     for option, values in choices.items():
         chosen = config.getoption(option, default=None)
@@ -97,9 +114,28 @@ def baseline(snapshot, request):
     ``--snapshot-update`` writes either.
     """
 
-    def of(extension: type[BaselineExtension]):
+    def location_of(extension: type[BaselineExtension]) -> tuple[object, Path]:
         assertion = snapshot.use_extension(extension)
-        location = Path(extension.get_location(test_location=assertion.test_location, index=assertion.index))
+        location = extension.get_location(test_location=assertion.test_location, index=assertion.index)
+        return assertion, Path(location)
+
+    def read(extension: type[BaselineExtension]) -> dict | None:
+        """The committed document (parsed), or None where there is none yet."""
+        location = location_of(extension)[1]
+        if not location.is_file():
+            return None
+        try:
+            return json.loads(location.read_text())
+        except ValueError as error:
+            where = location.relative_to(request.config.rootpath)
+            pytest.fail(
+                f"baseline {where} is not valid JSON ({error}); restore it with `git checkout -- {where}` "
+                "or regenerate it with --snapshot-update",
+                pytrace=False,
+            )
+
+    def of(extension: type[BaselineExtension]):
+        assertion, location = location_of(extension)
         option = request.config.option
         if not location.is_file() and not (
             option.update_snapshots or getattr(option, "update_new_snapshots_only", False)
@@ -115,4 +151,5 @@ def baseline(snapshot, request):
             )
         return assertion
 
+    of.read = read
     return of

@@ -15,6 +15,9 @@ import os
 import sys
 from pathlib import Path
 
+from reproduce.config import DEFAULT_SEEDS, EXPERIMENTS, SCALES
+from reproduce.datasets import DATASETS
+
 EXIT_MISMATCH, EXIT_ERROR = 1, 2
 
 
@@ -73,12 +76,12 @@ def _common(parser: argparse.ArgumentParser, *, seeds_default) -> None:
     )
     parser.add_argument(
         "--scale",
-        choices=("lecture", "smoke"),
+        choices=tuple(SCALES),
         default="lecture",
         help="lecture: all data, 10 epochs (default); smoke: a fast tenth",
     )
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
-    parser.add_argument("--dataset", choices=("mnist", "fashion-mnist"), default="mnist")
+    parser.add_argument("--dataset", choices=tuple(DATASETS), default="mnist")
     parser.add_argument("--data-dir", help="folder with MNIST/raw (default: $REPRODUCE_DATA_DIR)")
     parser.add_argument("--out", type=_folder, required=True, help="folder to write results into")
     parser.add_argument(
@@ -92,10 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = commands.add_parser("run", help="train the lecture's experiments; JSON + figures")
-    run.add_argument("experiment", choices=("regression", "classification", "all"))
+    run.add_argument("experiment", choices=(*EXPERIMENTS, "all"))
     run.add_argument("--losses", nargs="+", help="losses to train (default: the notebook's)")
     run.add_argument("--epochs", type=_positive_int, help="override the scale's epochs")
-    _common(run, seeds_default=[0])
+    _common(run, seeds_default=list(DEFAULT_SEEDS[:1]))
 
     claims = commands.add_parser("claims", help="judge every claim over seeds; report.md")
     claims.add_argument("--cache-dir", type=_folder, help="trained-run cache (default: per user)")
@@ -105,10 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="judge results written elsewhere (lecture22-results JSON, e.g. a course notebook's) "
         "instead of training; seeds, scale and dataset come from them",
     )
-    _common(claims, seeds_default=[0, 1, 2])
+    _common(claims, seeds_default=list(DEFAULT_SEEDS))
 
     data_cmd = commands.add_parser("data", help="verify the dataset files (or download them)")
-    data_cmd.add_argument("--dataset", choices=("mnist", "fashion-mnist", "all"), default="all")
+    data_cmd.add_argument("--dataset", choices=(*DATASETS, "all"), default="all")
     data_cmd.add_argument("--data-dir", help="folder with MNIST/raw (default: $REPRODUCE_DATA_DIR)")
     data_cmd.add_argument("--download", action="store_true", help="fetch missing files first")
     return parser
@@ -125,7 +128,7 @@ def cmd_run(args) -> int:
     from reproduce import data, experiments, report
     from reproduce.config import RunConfig
 
-    chosen = ("regression", "classification") if args.experiment == "all" else (args.experiment,)
+    chosen = EXPERIMENTS if args.experiment == "all" else (args.experiment,)
     if args.losses and len(chosen) > 1:
         raise ValueError("expected one experiment with --losses, got 'all'; name the experiment")
     fields = {"losses": tuple(args.losses)} if args.losses else {}
@@ -163,10 +166,10 @@ def _print_summary(result, path) -> None:
 
 
 def cmd_claims(args) -> int:
-    from reproduce import data, experiments, report
+    from reproduce import data, report
     from reproduce.claims import CLAIMS, families_needed
-    from reproduce.results import RunCache, write_json_atomic
-    from reproduce.study import Study, study_configs
+    from reproduce.results import RunCache, default_cache_dir, write_json_atomic
+    from reproduce.study import train_study
 
     if args.results:  # written elsewhere (reproduce.external): nothing is trained
         from reproduce import external
@@ -176,19 +179,19 @@ def cmd_claims(args) -> int:
     else:
         if len(args.seeds) < 2:
             raise ValueError(f"expected at least 2 --seeds to judge claims over, got {args.seeds}")
-        configs = study_configs(
+        _check_device(args.device)
+        root = data.resolve_data_dir(args.data_dir)
+        data.ensure(args.dataset, root, fetch_missing=not args.no_download)
+        study = train_study(
             args.seeds,
+            data_dir=root,
+            cache=RunCache(args.cache_dir or default_cache_dir()),
             scale=args.scale,
             dataset=args.dataset,
             device=args.device,
             families=families_needed(),
+            progress=not args.no_progress,
         )
-        _check_device(args.device)
-        root = data.resolve_data_dir(args.data_dir)
-        data.ensure(args.dataset, root, fetch_missing=not args.no_download)
-        cache = RunCache(args.cache_dir or data.default_data_dir().parent / "runs")
-        results = cache.ensure(configs, lambda c: experiments.run(c, root, progress=not args.no_progress))
-        study = Study.of(results)
         not_judged = {}
     not_judged = {name: why for name, why in not_judged.items() if why}
     results = study.results

@@ -16,6 +16,7 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import platform
 import re
 
 import torch
@@ -158,6 +159,24 @@ def baseline_folder(device: str) -> str:
     if not is_cuda(device):
         return "cpu"
     return f"cuda/{model_id(device)}" if torch.cuda.is_available() else "cuda/none"
+
+
+def cpu_identity() -> dict[str, str]:
+    """What decides a CPU run's bits besides torch: the processor model and the kernels torch picks.
+
+    The same torch gives different float summation orders on an AVX2 and an AVX-512 machine
+    (measured: the MNIST smoke baselines made on an AVX-512 Xeon drift by up to 2.4e-4 relative
+    in one seed's CE loss on an AVX2 AMD EPYC), so both name a CPU run.
+    """
+    model = ""
+    if os.path.exists("/proc/cpuinfo"):
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    return {
+        "cpu_model": model or platform.processor() or platform.machine(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "threads": str(torch.get_num_threads()),
+    }
 
 
 def _cublas_version() -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.metadata
 import json
 import os
 import platform
@@ -85,14 +86,20 @@ class RunResult:
 def environment(device: str) -> dict[str, str]:
     """Versions and hardware that decide the numbers; for CUDA, the card and its numerics too."""
     cuda = devices.identity(device) if devices.is_cuda(device) else {}
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
-        "device": device,
-        "device_name": cuda.get("gpu_name") or platform.processor() or platform.machine(),
-        "platform": sys.platform,
-    } | cuda
+    cpu = devices.cpu_identity()
+    return (
+        {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "torchvision": torchvision.__version__,
+            "numpy": importlib.metadata.version("numpy"),
+            "device": device,
+            "device_name": cuda.get("gpu_name") or cpu["cpu_model"],
+            "platform": sys.platform,
+        }
+        | cpu
+        | cuda
+    )
 
 
 def _umask() -> int:
@@ -134,15 +141,16 @@ TRAINING_MODULES = (
 
 
 def cache_identity(device: str = "cpu") -> str:
-    """What besides the config decides a run's numbers: code, versions, CPU thread count and,
-    on CUDA, the card's model and numerics settings (devices.identity), never its index."""
+    """What besides the config decides a run's numbers: code, versions, the CPU's kernels
+    (AVX2, AVX-512...) and thread count and, on CUDA, the card's model and numerics settings
+    (devices.identity), never its index."""
     source = hashlib.sha256()
     for module in TRAINING_MODULES:
         source.update((Path(__file__).parent / module).read_bytes())
     cuda = f"-{devices.cache_tag(device)}" if devices.is_cuda(device) else ""
     return (
         f"torch{torch.__version__}-py{platform.python_version()}-threads{torch.get_num_threads()}"
-        f"-code{source.hexdigest()[:12]}{cuda}"
+        f"-{torch.backends.cpu.get_cpu_capability().lower()}-code{source.hexdigest()[:12]}{cuda}"
     )
 
 

@@ -2,6 +2,7 @@
 
     python tests/baseline_noise.py seeds ~/.cache/lecture22/measure/smoke    # seed-to-seed sd
     python tests/baseline_noise.py threads smoke 0 1 2                       # 1 vs 2 CPU threads
+    python tests/baseline_noise.py false-alarms smoke mnist 20               # distribution tier
 
 ``seeds`` reads saved runs (RunResult JSON, one per family and seed) and prints, per measure,
 the spread over seeds of every (family, loss, epoch) value: the smallest and the median sd,
@@ -12,10 +13,17 @@ of one seed's worth.
 ``torch.set_num_threads(1)`` (each xdist worker on a 2-core machine) and ``(2)`` (a plain run),
 plus once more under 2 threads to confirm a rerun is bit-identical, and prints per measure the
 worst absolute and relative difference. The tolerances must absorb these. Not a test: it trains.
+
+``false-alarms`` measures the distribution tier's false-alarm rate by resampling seeds: it trains
+(or takes from the run cache) seeds 0..N-1 at one thread, as the tests do, splits them in two
+halves, builds a reference from each half and judges every 3-seed subset of the other half
+against it, per baseline family. A false alarm is a subset with any significant value.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import statistics
 import sys
 from collections import defaultdict
@@ -23,9 +31,10 @@ from pathlib import Path
 
 import torch
 
+from baselines_plugin import distribution
 from reproduce import data, experiments
-from reproduce.results import RunResult
-from reproduce.study import family_of, study_configs
+from reproduce.results import RunCache, RunResult, default_cache_dir
+from reproduce.study import family_of, study_configs, train_study
 
 BASELINE_FAMILIES = ("regression", "classification", "shared_init")
 
@@ -90,10 +99,44 @@ def thread_difference(scale: str, seeds: list[int]) -> None:
         print(f"  {measure:24s} max |diff| {absolute:.3g}  max |diff|/|value| {relative:.3g}")
 
 
+def false_alarms(scale: str, dataset: str, n_seeds: int) -> None:
+    torch.set_num_threads(1)
+    study = train_study(
+        range(n_seeds),
+        data_dir=data.resolve_data_dir(None),
+        cache=RunCache(default_cache_dir()),
+        scale=scale,
+        dataset=dataset,
+        families=BASELINE_FAMILIES,
+    )
+    half = n_seeds // 2
+    print(f"{dataset} {scale}: reference from {half} seeds, every 3-seed subset of the other {half} judged")
+    for family in BASELINE_FAMILIES:
+        docs = {
+            str(run.config.seed): {"histories": {k: dataclasses.asdict(h) for k, h in run.histories.items()}}
+            for run in study.runs[family]
+        }
+        seeds = sorted(docs, key=int)
+        alarms, trials, smallest_p = 0, 0, 1.0
+        for ref_half, judged_half in ((seeds[:half], seeds[half:]), (seeds[half:], seeds[:half])):
+            reference = distribution.reference({s: docs[s] for s in ref_half})
+            for subset in itertools.combinations(judged_half, 3):
+                found = distribution.shifts({s: docs[s] for s in subset}, reference)
+                smallest_p = min(smallest_p, min(f.p for f in found))
+                alarms += bool(distribution.significant(found))
+                trials += 1
+        print(
+            f"  {family:15s} false alarms {alarms}/{trials} "
+            f"(smallest p {smallest_p:.2g}, alpha {distribution.ALPHA})"
+        )
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["seeds"]:
         seed_spread(Path(sys.argv[2]).expanduser())
     elif sys.argv[1:2] == ["threads"]:
         thread_difference(sys.argv[2], [int(s) for s in sys.argv[3:]])
+    elif sys.argv[1:2] == ["false-alarms"]:
+        false_alarms(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     else:
         sys.exit(__doc__)
