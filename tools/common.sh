@@ -55,3 +55,33 @@ lock_home() {
     flock 9
   fi
 }
+
+# ensure_lecture_venv ROOT: the venv with this clone installed (editable), made or refreshed only
+# when the clone or its pyproject.toml changed since the last install; prints its path.
+ensure_lecture_venv() {
+  local root="$1" python=python3 venv="$REPRODUCE_HOME/lecture-venv" stamp want
+  # Python 3.11 where there is one: pip takes torch from this machine's disk for it.
+  find_pythons 3.11
+  if runs python3.11; then python=python3.11; fi
+  ensure_venv "$venv" "$python" >&2
+  stamp="$venv/.installed-from"
+  want="$root $(cksum < "$root/pyproject.toml")"
+  if [ ! -x "$venv/bin/reproduce" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    "$venv/bin/python" -m pip install --quiet -e "$root" >&2
+    echo "$want" > "$stamp"
+  fi
+  echo "$venv"
+}
+
+# ensure_data ROOT: the datasets verified where the tests will look ($REPRODUCE_DATA_DIR, else the
+# per-user cache); missing files are fetched (torchvision's download, then SHA-256), which needs
+# network. Offline, the tests that need the data skip, saying how to provide it.
+ensure_data() {
+  local dir="${REPRODUCE_DATA_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/reproduce-lecture22/data}"
+  if [ -f "$dir/MNIST/raw/train-images-idx3-ubyte" ] \
+    && [ -f "$dir/FashionMNIST/raw/train-images-idx3-ubyte" ]; then
+    return 0  # present; the tests verify every checksum themselves
+  fi
+  "$(ensure_lecture_venv "$1")/bin/reproduce" data --download \
+    || echo "data not fetched; the tests that need it will skip, saying how to provide it" >&2
+}

@@ -1,0 +1,105 @@
+"""The tiers proved: with the exact tier out of play, small real mistakes still fail the gate.
+
+Each case applies one realistic one-line mistake to a copy of ``reproduce/``, trains the smoke
+study on it (seeds 0 1 2, one thread, in a subprocess that imports the copy), and judges the
+result as a run in another environment would be judged: the distribution tier against the
+committed reference, and every trained claim against its expected verdict. Every mistake must
+fail one of them; the unmodified code on seeds the reference never saw must pass both.
+Slow: six smoke studies (about 3 minutes on 2 cores).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from baselines_plugin import distribution
+from reproduce.claims import CLAIMS
+
+ROOT = Path(__file__).resolve().parents[1]
+BASELINES = ROOT / "baselines" / "cpu" / "mnist" / "test_baselines"
+FAMILIES = ("regression", "classification", "shared_init")
+MISTAKES = {  # name: (file, the line as it is, the line with the mistake)
+    "learning-rate": ("config.py", "lr: float = 1e-4", "lr: float = 1.5e-4"),
+    "ssim-constant": ("metrics.py", "K1, K2 = 0.01, 0.03", "K1, K2 = 0.01, 0.04"),
+    "activation": (
+        "models.py",
+        "nn.Linear(28 * 28, 400), nn.Tanh())",
+        "nn.Linear(28 * 28, 400), nn.Sigmoid())",
+    ),
+    "loss-average": (
+        "train.py",
+        "per_batch.double().mean().item()",
+        "per_batch.double().sum().item() / (len(per_batch) + 1)",
+    ),
+    "pixel-scaling": ("data.py", "images.float().div(255)", "images.float().div(256)"),
+}
+STUDY = """
+import json, sys, torch
+from reproduce import data
+from reproduce.claims import CLAIMS
+from reproduce.results import RunCache
+from reproduce.study import FAMILIES, train_study
+torch.set_num_threads(1)
+seeds, cache, data_dir = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
+study = train_study(seeds, data_dir=data_dir, cache=RunCache(cache), scale="smoke", families=tuple(FAMILIES))
+verdicts = {c.name: c.evaluate(study).verdict for c in CLAIMS if c.families}
+runs = {f: {str(r.config.seed): {"histories": {k: vars(h) for k, h in r.histories.items()}}
+            for r in study.runs[f]} for f in ("regression", "classification", "shared_init")}
+print(json.dumps({"verdicts": verdicts, "runs": runs}))
+"""
+
+
+def smoke_study(package: Path, seeds, data_dir: Path, tmp_path: Path) -> dict:
+    """The smoke study trained by the ``reproduce`` package at ``package``'s parent."""
+    env = os.environ | {"PYTHONPATH": str(package.parent), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", STUDY, json.dumps(list(seeds)), str(tmp_path / "runs"), str(data_dir)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def failures(study: dict) -> list[str]:
+    """What the gate says with the exact tier in drift mode: distribution shifts, claim flips."""
+    found = []
+    for family in FAMILIES:
+        stored = json.loads((BASELINES / f"test_curves[cpu-smoke-mnist-{family}].json").read_text())
+        shifts = distribution.significant(distribution.shifts(study["runs"][family], stored["reference"]))
+        found += [f"{family}: {s.describe()}" for s in shifts[:2]]
+    found += [
+        f"{c.name} {study['verdicts'][c.name]}"
+        for c in CLAIMS
+        if c.families and study["verdicts"][c.name] != c.expected_at("mnist", "smoke")
+    ]
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mistake", sorted(MISTAKES))
+def test_a_small_mistake_fails_without_the_exact_tier(mistake, data_dir, tmp_path):
+    module, right, wrong = MISTAKES[mistake]
+    package = tmp_path / "copy" / "reproduce"
+    shutil.copytree(ROOT / "reproduce", package)
+    source = (package / module).read_text()
+    assert source.count(right) == 1, f"{module} no longer has {right!r}: update MISTAKES"
+    (package / module).write_text(source.replace(right, wrong))
+    assert failures(smoke_study(package, (0, 1, 2), data_dir, tmp_path)), f"{mistake} went through both tiers"
+
+
+@pytest.mark.slow
+def test_the_unmodified_code_on_unseen_seeds_passes(data_dir, tmp_path):
+    package = tmp_path / "copy" / "reproduce"
+    shutil.copytree(ROOT / "reproduce", package)
+    assert failures(smoke_study(package, (10, 11, 12), data_dir, tmp_path)) == []
