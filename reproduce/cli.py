@@ -2,6 +2,7 @@
 
     reproduce run all --out results/          # the lecture's two experiments, JSON + figures
     reproduce claims --out report/            # the claims study + report.md + figures
+    reproduce compare OLD/ NEW/ --out drift/  # how far NEW's curves and verdicts moved from OLD's
     reproduce data --data-dir D [--download]  # verify (or fetch) MNIST / Fashion-MNIST
 
 Every known failure (bad argument, missing or damaged data, a diverging loss) is one line
@@ -110,6 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(claims, seeds_default=list(DEFAULT_SEEDS))
 
+    compare = commands.add_parser("compare", help="drift report: results against a baseline's seeds")
+    compare.add_argument("baseline", type=Path, help="folder of run JSONs (e.g. an earlier claims --out)")
+    compare.add_argument("results", type=Path, help="folder of run JSONs to judge against it")
+    compare.add_argument("--out", type=_folder, required=True, help="folder for drift.md and drift.json")
+
     data_cmd = commands.add_parser("data", help="verify the dataset files (or download them)")
     data_cmd.add_argument("--dataset", choices=(*DATASETS, "all"), default="all")
     data_cmd.add_argument("--data-dir", help="folder with MNIST/raw (default: $REPRODUCE_DATA_DIR)")
@@ -169,7 +175,7 @@ def cmd_claims(args) -> int:
     from reproduce import data, report
     from reproduce.claims import CLAIMS, families_needed
     from reproduce.results import RunCache, default_cache_dir, write_json_atomic
-    from reproduce.study import train_study
+    from reproduce.study import family_of, train_study
 
     if args.results:  # written elsewhere (reproduce.external): nothing is trained
         from reproduce import external
@@ -196,7 +202,8 @@ def cmd_claims(args) -> int:
     not_judged = {name: why for name, why in not_judged.items() if why}
     results = study.results
     for result in results:
-        result.save(args.out / "runs" / f"{result.config.label()}.json")
+        # One folder per family: the replicate run has the same label as regression's first seed.
+        result.save(args.out / "runs" / family_of(result.config) / f"{result.config.label()}.json")
     judgements = [claim.judge(study) for claim in CLAIMS if claim.name not in not_judged]
     figure_paths = report.figures(results, args.out / "figures")
     text = report.claims_markdown(judgements, results, figure_paths, args.out)
@@ -234,6 +241,15 @@ def cmd_claims(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    """Exit 1 where a claim's verdict changed or a curve shifted significantly, else 0."""
+    from reproduce import compare
+
+    report = compare.write(args.baseline, args.results, args.out)
+    print(f"drift report: {args.out / 'drift.md'}")
+    return EXIT_MISMATCH if compare.changed(report) else 0
+
+
 def cmd_data(args) -> int:
     from reproduce import data
 
@@ -254,7 +270,7 @@ def main(argv=None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as done:  # --help, or a usage error already printed as one line
         return done.code
-    command = {"run": cmd_run, "claims": cmd_claims, "data": cmd_data}[args.command]
+    command = {"run": cmd_run, "claims": cmd_claims, "compare": cmd_compare, "data": cmd_data}[args.command]
     try:
         return command(args)
     except (DataError, TrainingDiverged, devices.DeviceError, ValueError, TypeError, OSError) as error:

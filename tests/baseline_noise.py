@@ -31,8 +31,7 @@ from pathlib import Path
 
 import torch
 
-from baselines_plugin import distribution
-from reproduce import data, experiments
+from reproduce import data, distribution, experiments
 from reproduce.results import RunCache, RunResult, default_cache_dir
 from reproduce.study import family_of, study_configs, train_study
 

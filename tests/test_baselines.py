@@ -13,7 +13,7 @@ dataset and device a baseline keeps:
 baseline's on what decides the bits (all of it but DECIDES_NOTHING). Elsewhere it reports the
 drift (how many numbers moved, the largest move in reference sds, where) as a warning.
 **Distribution tier**, always on: the fresh seeds' per-epoch means must lie inside the reference
-distribution (baselines_plugin/distribution.py: a t test per value, Holm across all of them).
+distribution (reproduce/distribution.py: a t test per value, Holm across all of them).
 ``--snapshot-update`` first judges the new reference against the old one and refuses a
 significant shift unless ``--accept-shift REASON`` is given; the reason is stored. They read the
 same cached runs as test_claims.py, so the baseline seeds are never trained twice.
@@ -30,10 +30,10 @@ import warnings
 
 import pytest
 
-from baselines_plugin import distribution
 from baselines_plugin.extension import BaselineExtension
 from baselines_plugin.plugin import BaselineDrift
 from baselines_plugin.tolerance import Tolerance, Tolerances
+from reproduce import distribution
 from reproduce.claims import CLAIMS
 from reproduce.config import DEFAULT_SEEDS
 from reproduce.devices import baseline_folder

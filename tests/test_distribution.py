@@ -1,4 +1,4 @@
-"""The distribution tier (baselines_plugin/distribution.py) and test_baselines' use of it."""
+"""The distribution tier (reproduce/distribution.py) and test_baselines' use of it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 from test_baselines import refuse_unaccepted_shift, stored_reference
 
-from baselines_plugin import distribution
+from reproduce import distribution
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from baselines_plugin import distribution
+from reproduce import distribution
 from reproduce.claims import CLAIMS
 
 ROOT = Path(__file__).resolve().parents[1]
