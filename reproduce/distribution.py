@@ -87,11 +87,13 @@ def t_two_sided_p(t: float, df: float) -> float:
     >>> round(t_two_sided_p(2.262, 9), 4)
     0.05
     """
-    if math.isinf(t):
-        return 0.0
+    if not math.isfinite(t):
+        return 0.0  # an infinite shift, or a NaN (a curve that diverged): never "the same"
     if t == 0:
         return 1.0
     x = df / (df + t * t)
+    if x == 0.0:
+        return 0.0  # t * t overflowed: far beyond any alpha
     a, b = df / 2, 0.5
     log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
     front = math.exp(log_front)

@@ -127,3 +127,8 @@ def test_an_update_without_a_shift_writes_quietly():
     stored = {"environment": {}, "reference": distribution.reference(seeds_doc(10)), "seeds": seeds_doc(3)}
     assert refuse_unaccepted_shift(stored, seeds_doc(10, seed0=100), "smoke", None) == {}
     assert refuse_unaccepted_shift(None, seeds_doc(10), "smoke", None) == {}
+
+
+@pytest.mark.parametrize("t", [1e200, float("inf"), float("nan")])
+def test_an_enormous_or_undefined_shift_has_p_zero(t):
+    assert distribution.t_two_sided_p(t, 9) == 0.0
