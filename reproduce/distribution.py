@@ -89,8 +89,8 @@ def t_two_sided_p(t: float, df: float) -> float:
     """
     if not math.isfinite(t):
         return 0.0  # an infinite shift, or a NaN (a curve that diverged): never "the same"
-    if t == 0:
-        return 1.0
+    if t * t == 0.0:
+        return 1.0  # no shift (or one so small its square underflows)
     x = df / (df + t * t)
     if x == 0.0:
         return 0.0  # t * t overflowed: far beyond any alpha

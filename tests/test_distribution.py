@@ -132,3 +132,8 @@ def test_an_update_without_a_shift_writes_quietly():
 @pytest.mark.parametrize("t", [1e200, float("inf"), float("nan")])
 def test_an_enormous_or_undefined_shift_has_p_zero(t):
     assert distribution.t_two_sided_p(t, 9) == 0.0
+
+
+@pytest.mark.parametrize("t", [0.0, 1e-170, -1e-200])
+def test_no_shift_or_a_vanishing_one_has_p_one(t):
+    assert distribution.t_two_sided_p(t, 9) == 1.0
