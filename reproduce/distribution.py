@@ -11,8 +11,8 @@ degrees of freedom. The reference sd comes from more seeds than the fresh one (1
 smoke scale), and a fresh sd from 3 seeds is too noisy to divide by. Across every curve and
 epoch of one baseline the p-values are held to a family-wise error rate ``alpha`` by Holm's
 step-down procedure, which needs no independence between the curves (they are far from
-independent: one seed's curves move together). A value whose reference sd is 0 must match its
-reference mean exactly.
+independent: one seed's curves move together). A value whose reference sd is 0 (to float noise,
+NO_SPREAD) must match its reference mean to that noise.
 
 Documents are the baselines' own layout: ``{"<seed>": {"histories": {loss: history}}}``, where a
 history is ``{"untrained": {measure: x}, "train_loss": [...], "metrics": {measure: [...]}}``.
@@ -24,6 +24,9 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+# A reference sd below this (relative to the mean, or absolute under 1) is float noise around a
+# value every seed shares: such a value must match to that noise instead of dividing by it.
+NO_SPREAD = 1e-9
 ALPHA = 0.001  # family-wise, per baseline file; see README "Baselines" for the measured false alarms
 
 
@@ -139,10 +142,11 @@ def shifts(fresh_seeds: Mapping[str, Mapping], ref: Mapping) -> list[Shift]:
         for e, (mean, sd) in enumerate(zip(stats["mean"], stats["sd"])):
             values = [curve[e] for curve in fresh[key]]
             m, n = sum(values) / len(values), len(values)
-            if sd > 0:
+            scale = NO_SPREAD * max(1.0, abs(mean))
+            if sd > scale:
                 p = t_two_sided_p((m - mean) / (sd * math.sqrt(1 / n + 1 / n_ref)), n_ref - 1)
-            else:
-                p = 1.0 if all(v == mean for v in values) else 0.0
+            else:  # the same in every reference seed: must match, to float noise
+                p = 1.0 if all(abs(v - mean) <= scale for v in values) else 0.0
             out.append(Shift(key, 0 if untrained else e + 1, m, mean, sd, p))
     return out
 
