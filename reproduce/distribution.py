@@ -92,11 +92,11 @@ def t_two_sided_p(t: float, df: float) -> float:
     """
     if not math.isfinite(t):
         return 0.0  # an infinite shift, or a NaN (a curve that diverged): never "the same"
-    if t * t == 0.0:
-        return 1.0  # no shift (or one so small its square underflows)
     x = df / (df + t * t)
     if x == 0.0:
         return 0.0  # t * t overflowed: far beyond any alpha
+    if x == 1.0:
+        return 1.0  # no shift, or one too small to move df + t * t
     a, b = df / 2, 0.5
     log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
     front = math.exp(log_front)

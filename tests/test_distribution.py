@@ -134,6 +134,6 @@ def test_an_enormous_or_undefined_shift_has_p_zero(t):
     assert distribution.t_two_sided_p(t, 9) == 0.0
 
 
-@pytest.mark.parametrize("t", [0.0, 1e-170, -1e-200])
+@pytest.mark.parametrize("t", [0.0, 1e-170, -1e-200, 1e-9])
 def test_no_shift_or_a_vanishing_one_has_p_one(t):
     assert distribution.t_two_sided_p(t, 9) == 1.0
