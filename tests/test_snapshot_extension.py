@@ -8,6 +8,7 @@ snapshots one number.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -138,10 +139,12 @@ CHOICES = {
 CARD = "cuda/nvidia-h100-80gb-hbm3-cc90-132sm"  # what reproduce.devices names a CUDA card's folder
 
 
-def session(**chosen):
-    """A stand-in for pytest's config: rootdir /repo, options as given (default "all")."""
+def session(in_scope_rule=lambda config, relative: None, **chosen):
+    """A stand-in for pytest's config: rootdir /repo, options as given (default "all"), the
+    project's in-scope rule (default: none)."""
     config = SimpleNamespace(rootpath=Path("/repo"), stash=pytest.Stash())
     config.getoption = lambda option, default=None: chosen.get(option.strip("-"), "all")
+    config.hook = SimpleNamespace(pytest_baselines_in_scope=in_scope_rule)
     config.stash[FOLDER] = plugin.pytest_baselines_folder
     config.stash[IN_SCOPE] = lambda path: in_scope(path, config, CHOICES)
     return config
@@ -404,3 +407,19 @@ def test_a_stale_baseline_in_a_card_folder_is_seen_and_only_a_full_update_delete
     assert stale.is_file() and stored(project, "cuda", "lecture").is_file()  # another's: kept
     assert project("--snapshot-update", FAKE_CUDA="1").ret == 0
     assert not stale.exists() and stored(project, "cuda", "lecture").is_file()
+
+
+def test_by_default_other_datasets_count_at_the_quick_scale_only():
+    """tests/conftest.py's rule: a plain run trains Fashion-MNIST at smoke scale only, so its
+    lecture-scale baselines are neither used nor unused there (and never deleted)."""
+    spec = importlib.util.spec_from_file_location("project_conftest", Path(__file__).parent / "conftest.py")
+    project = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(project)
+    folder = "/repo/baselines/cpu/{0}/test_baselines/test_curves[cpu-{1}-{0}-regression].json"
+    plain = session(in_scope_rule=project.pytest_baselines_in_scope, dataset="default")
+    assert in_scope(Path(folder.format("mnist", "lecture")), plain, CHOICES)
+    assert in_scope(Path(folder.format("fashion-mnist", "smoke")), plain, CHOICES)
+    assert not in_scope(Path(folder.format("fashion-mnist", "lecture")), plain, CHOICES)
+    asked = session(in_scope_rule=project.pytest_baselines_in_scope, dataset="fashion-mnist")
+    assert in_scope(Path(folder.format("fashion-mnist", "lecture")), asked, CHOICES)
+    assert not in_scope(Path(folder.format("mnist", "lecture")), asked, CHOICES)
