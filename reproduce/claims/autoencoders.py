@@ -156,7 +156,13 @@ A4 = Claim(
         ),
         # 60 steps per epoch, not 600: the band only guards this measurement.
         "smoke": Bounds("MNIST smoke seeds 0-9: MSE 0.105 ± 0.003, L1 0.116 ± 0.004", band=(0.05, 0.2)),
-        # Fashion-MNIST's own band guards its own measurement the same way.
+        # Fashion-MNIST's own bands guard its own measurement the same way: at lecture scale MSE
+        # starts "around 0.4" there too, L1 higher, so its band is centred on 0.5.
+        "fashion-mnist/lecture": Bounds(
+            "Fashion-MNIST lecture seeds 0-2: MSE 0.439 ± 0.004 (0.437..0.443), L1 0.531 ± 0.009 "
+            "(0.523..0.540); " + FASHION_COMMAND.format(scale="lecture", seeds="0 1 2"),
+            band=(0.4, 0.6),
+        ),
         "fashion-mnist/smoke": Bounds(
             f"Fashion-MNIST smoke seeds 0-9: MSE 0.167 ± 0.010 (0.151..0.181), L1 0.153 ± 0.004 "
             f"(0.148..0.159); {FASHION_COMMAND.format(scale='smoke', seeds='0 1 2 3 4 5 6 7 8 9')}",
@@ -228,7 +234,9 @@ A6 = Claim(
     "so the verdict there is refuted, as measured.",
     mse_converges_better,
     lambda s: s.histories("regression", "l1")[0].metrics["ssim"].__setitem__(4, 0.99),
-    expected={"lecture": REPRODUCED, "smoke": REFUTED},
+    # A finding on Fashion-MNIST at lecture scale: L1 ends above MSE (final SSIM 0.713 ± 0.002
+    # against 0.709 ± 0.000, seeds 0-2), so "MSE converges better" is an MNIST result.
+    expected={"lecture": REPRODUCED, "smoke": REFUTED, "fashion-mnist/lecture": REFUTED},
     families=("regression",),
 )
 
