@@ -61,15 +61,20 @@ A9 = Claim(
     "MSE's; a whole training step at most the second bound times MSE's.",
     lp_a_bit_slower,
     lambda ratios: ratios.__setitem__("step", 2.0),
-    # The matmuls of a step dwarf the loss, so "a bit slow, not much".
+    # The matmuls of a step dwarf the loss, so "a bit slow, not much". The ratios depend on the
+    # CPU: an AVX2 EPYC gives the loss less of an edge than an AVX-512 Xeon, and a loaded machine
+    # (tests beside it) moves both, so the bounds sit outside every measurement below.
     bounds={
         ANY: Bounds(
-            "idle machine, torch 2.14.1, three calls each of `OMP_NUM_THREADS=T python -c "
-            '"from reproduce.probes import lp_cost_ratios; print(lp_cost_ratios())"`: '
-            "2 threads: loss alone 3.10 / 3.39 / 3.38x, step 1.27 / 1.08 / 1.07x; "
-            "1 thread (as in the tests): loss 4.01 / 3.67 / 3.42x, step 1.00 / 1.06 / 1.08x",
-            min_loss_ratio=2.0,
-            max_step_ratio=1.5,
+            "torch 2.14.1, three calls each of `OMP_NUM_THREADS=T python -c "
+            '"from reproduce.probes import lp_cost_ratios; print(lp_cost_ratios())"`. AVX-512 Xeon, '
+            "idle: 2 threads loss alone 3.10 / 3.39 / 3.38x, step 1.27 / 1.08 / 1.07x; 1 thread (as in "
+            "the tests) loss 4.01 / 3.67 / 3.42x, step 1.00 / 1.06 / 1.08x. AVX2 EPYC, idle: 1 thread "
+            "loss 2.31 / 2.33 / 2.85x, step 0.91 / 1.01 / 1.19x; 2 threads loss 2.49 / 2.29 / 2.05x, "
+            "step 1.27 / 1.12 / 1.34x; inside test runs sharing the 2 cores with other jobs: loss "
+            "1.95-2.90x, step 0.89-1.50x",
+            min_loss_ratio=1.5,
+            max_step_ratio=1.75,
         )
     },
     probe=probes.lp_cost_ratios,
