@@ -22,7 +22,6 @@ against it, per baseline family. A false alarm is a subset with any significant 
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import statistics
 import sys
@@ -32,6 +31,7 @@ from pathlib import Path
 import torch
 
 from reproduce import data, distribution, experiments
+from reproduce.compare import seeds_doc
 from reproduce.results import RunCache, RunResult, default_cache_dir
 from reproduce.study import family_of, study_configs, train_study
 
@@ -111,10 +111,7 @@ def false_alarms(scale: str, dataset: str, n_seeds: int) -> None:
     half = n_seeds // 2
     print(f"{dataset} {scale}: reference from {half} seeds, every 3-seed subset of the other {half} judged")
     for family in BASELINE_FAMILIES:
-        docs = {
-            str(run.config.seed): {"histories": {k: dataclasses.asdict(h) for k, h in run.histories.items()}}
-            for run in study.runs[family]
-        }
+        docs = seeds_doc(study, family)
         seeds = sorted(docs, key=int)
         alarms, trials, smallest_p = 0, 0, 1.0
         for ref_half, judged_half in ((seeds[:half], seeds[half:]), (seeds[half:], seeds[:half])):

@@ -147,9 +147,10 @@ def refuse_unaccepted_shift(stored: dict | None, new_reference_seeds: dict, scal
 @pytest.mark.parametrize("family", DISTINCT_FAMILIES)
 def test_curves(family, dataset, scale, device, baseline_seeds, baseline, study_of, request):
     expected, stored = baseline(Curves), baseline.read(Curves)
-    fresh = curves(study_of(dataset, scale, device, (family,)), family)
+    study = study_of(dataset, scale, device, (family,))
+    fresh = curves(study, family)
     assert {run["config"]["dataset"] for run in fresh.values()} == {dataset}
-    environment = study_of(dataset, scale, device, (family,)).runs[family][0].environment
+    environment = study.runs[family][0].environment
     if request.config.option.update_snapshots:
         new = curves(study_of(dataset, scale, device, (family,), over=REFERENCE_SEEDS[scale]), family)
         kept = refuse_unaccepted_shift(stored, new, scale, request.config.getoption("--accept-shift"))
