@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import platform
 import random
+from types import MappingProxyType
 
 import numpy
 import pytest
@@ -272,8 +273,11 @@ def study_of(run_cache, data_root, seeds):
     the same run twice.
     """
 
-    def get(dataset: str, scale: str, device: str, families, *, over=None) -> Study:
-        """``over``: other seeds than --seeds (the baselines' reference distribution)."""
+    def get(
+        dataset: str, scale: str, device: str, families, *, over=None, recipe=MappingProxyType({})
+    ) -> Study:
+        """``over``: other seeds than --seeds (the baselines' reference distribution); ``recipe``:
+        RunConfig fields that differ from the study's (e.g. the notebook's unfused Adam)."""
         verified(dataset, data_root)
         return train_study(
             over or seeds,
@@ -283,6 +287,7 @@ def study_of(run_cache, data_root, seeds):
             dataset=dataset,
             device=device,
             families=families,
+            recipe=recipe,
         )
 
     return get

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from functools import partial
 from pathlib import Path
 
 from reproduce.config import DEFAULT_SEEDS, EXPERIMENTS, SCALES
@@ -89,6 +90,11 @@ def _common(parser: argparse.ArgumentParser, *, seeds_default) -> None:
         "--no-download", action="store_true", help="fail on missing data instead of downloading it"
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument(
+        "--workers",
+        type=_positive_int,
+        help="runs trained side by side on the CPU, one thread each (default: one per core)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -130,8 +136,17 @@ def _check_device(device: str) -> None:
     devices.check(device)
 
 
+def _workers(args) -> int:
+    """One per core on the CPU (each run trains with one thread); CUDA runs one at a time."""
+    from reproduce import devices, pool
+
+    if devices.is_cuda(args.device):
+        return 1
+    return args.workers or pool.default_workers()
+
+
 def cmd_run(args) -> int:
-    from reproduce import data, experiments, report
+    from reproduce import data, experiments, pool, report
     from reproduce.config import RunConfig
 
     chosen = EXPERIMENTS if args.experiment == "all" else (args.experiment,)
@@ -150,13 +165,15 @@ def cmd_run(args) -> int:
     _check_device(args.device)
     root = data.resolve_data_dir(args.data_dir)
     data.ensure(args.dataset, root, fetch_missing=not args.no_download)
+    workers = _workers(args)
+    train = partial(experiments.run, data_dir=root, progress=workers == 1 and not args.no_progress)
     results = []
-    for config in configs:
-        result = experiments.run(config, root, progress=not args.no_progress)
-        path = args.out / "runs" / f"{config.label()}.json"
+    for result in pool.each(train, configs, workers=workers):
+        path = args.out / "runs" / f"{result.config.label()}.json"
         result.save(path)  # each run lands as soon as it is done
         results.append(result)
         _print_summary(result, path)
+    results.sort(key=lambda r: configs.index(r.config))
     for path in report.figures(results, args.out / "figures"):
         print(f"figure: {path}")
     return 0
@@ -197,6 +214,7 @@ def cmd_claims(args) -> int:
             device=args.device,
             families=families_needed(),
             progress=not args.no_progress,
+            workers=_workers(args),
         )
         not_judged = {}
     not_judged = {name: why for name, why in not_judged.items() if why}

@@ -64,7 +64,7 @@ def build_replicas(config: RunConfig) -> list[Replica]:
     replicas = []
     for name, net in zip(config.losses, nets):
         net = net.to(config.device)
-        optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
+        optimizer = torch.optim.Adam(net.parameters(), lr=config.lr, fused=config.fused_adam)
         replicas.append(Replica(name, net, optimizer, get_loss(name).criterion()))
     return replicas
 

@@ -104,6 +104,7 @@ def _run_result(run: dict, at: str, recipe: dict, scale: str, environment: dict,
             dataset=recipe["dataset"],
             losses=tuple(run["losses"]),
             shared_init=run.get("shared_init", False),
+            fused_adam=recipe.get("fused_adam", False),  # a notebook's Adam is torch's default
         )
         family_of(config)
     except ValueError as error:

@@ -18,23 +18,36 @@ SSIM_SETTINGS = {
 K1, K2 = 0.01, 0.03  # the stabilising constants of Wang et al., skimage's defaults
 
 
-def _band(kind: str, size: int, length: int, dtype, device) -> torch.Tensor:
-    """[length, length - size + 1] matrix whose columns are the window at each valid offset.
-
-    ``B.T @ img @ B`` filters an [H, W] image separably over the valid region, the same
-    weights as scipy.ndimage's uniform / gaussian filters (sigma 1.5, truncate 3.5). As one
-    batched matmul it is ~15x faster on the CPU than a 1-channel conv2d in float64.
-    """
+def _window(kind: str, size: int, dtype, device) -> torch.Tensor:
+    """The filter's 1-D weights, as scipy.ndimage's uniform / gaussian filters (sigma 1.5)."""
     if kind == "uniform":
-        weights = torch.full((size,), 1.0 / size, dtype=dtype, device=device)
-    else:
-        offsets = torch.arange(size, dtype=dtype, device=device) - (size - 1) / 2
-        weights = torch.exp(-0.5 * (offsets / 1.5) ** 2)
-        weights = weights / weights.sum()
-    band = torch.zeros(length, length - size + 1, dtype=dtype, device=device)
-    for j in range(length - size + 1):
-        band[j : j + size, j] = weights
-    return band
+        return torch.full((size,), 1.0 / size, dtype=dtype, device=device)
+    offsets = torch.arange(size, dtype=dtype, device=device) - (size - 1) / 2
+    weights = torch.exp(-0.5 * (offsets / 1.5) ** 2)
+    return weights / weights.sum()
+
+
+def _filter_valid(maps: torch.Tensor, weights: list[float]) -> torch.Tensor:
+    """Separable filter of [..., H, W] maps over the valid region: [..., H - k + 1, W - k + 1].
+
+    One shifted multiply-add per tap and axis: 2k passes over maps that fit in cache, where a
+    banded matmul does 2H multiplies per pixel (5x slower here in float64, measured below).
+    """
+    size = len(weights)
+    width, height = maps.shape[-1] - size + 1, maps.shape[-2] - size + 1
+    rows = maps[..., :width] * weights[0]
+    for k in range(1, size):
+        rows.add_(maps[..., k : k + width], alpha=weights[k])
+    out = rows[..., :height, :] * weights[0]
+    for k in range(1, size):
+        out.add_(rows[..., k : k + height, :], alpha=weights[k])
+    return out
+
+
+# Images per block: the five local-moment maps of 64 images (1.2 MB in float64) stay in cache.
+# Mean SSIM of 10,000 MNIST pairs, one thread, AMD EPYC (AVX2): 0.34 s in blocks of 32 or 64,
+# 0.46 s in 256, 1.39 s in one block; the banded matmuls this replaced took 1.95 s.
+SSIM_BLOCK = 64
 
 
 def ssim(x: torch.Tensor, y: torch.Tensor, *, data_range: float, setting: str = "skimage") -> torch.Tensor:
@@ -42,7 +55,8 @@ def ssim(x: torch.Tensor, y: torch.Tensor, *, data_range: float, setting: str = 
 
     x, y: [N, H, W] or [N, H*W] with H = W (MNIST: 784 -> 28 x 28). Returns [N].
     data_range is keyword-only and required: the notebook's old skimage took 2.0 for floats
-    (the dtype's range, -1..1); images in [0, 1] have range 1.0.
+    (the dtype's range, -1..1); images in [0, 1] have range 1.0. Each image's value does not
+    depend on the others, so the block size never changes a result.
 
     >>> ssim(torch.rand(3, 784), torch.rand(3, 784), data_range=1.0).shape
     torch.Size([3])
@@ -64,17 +78,19 @@ def ssim(x: torch.Tensor, y: torch.Tensor, *, data_range: float, setting: str = 
     size = opts["size"]
     if min(x.shape[1:]) < size:
         raise ValueError(f"expected images of at least {size}x{size}, got {tuple(x.shape[1:])}")
-    rows = _band(opts["window"], size, x.shape[1], x.dtype, x.device)  # [H, H']
-    cols = _band(opts["window"], size, x.shape[2], x.dtype, x.device)  # [W, W']
-    stacked = torch.cat([x, y, x * x, y * y, x * y])  # [5N, H, W]
-    mx, my, mxx, myy, mxy = (rows.T @ stacked @ cols).chunk(5)  # local means, [N, H', W'] each
-    n = opts["size"] ** 2
+    weights = _window(opts["window"], size, torch.float64, "cpu").tolist()
+    n = size**2
     cov_norm = n / (n - 1) if opts["sample_covariance"] else 1.0
-    vx, vy = cov_norm * (mxx - mx * mx), cov_norm * (myy - my * my)
-    vxy = cov_norm * (mxy - mx * my)
     c1, c2 = (K1 * data_range) ** 2, (K2 * data_range) ** 2
-    s = ((2 * mx * my + c1) * (2 * vxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
-    return s.flatten(1).mean(1)
+    means = []
+    for xs, ys in zip(x.split(SSIM_BLOCK), y.split(SSIM_BLOCK)):
+        stacked = torch.stack([xs, ys, xs * xs, ys * ys, xs * ys])  # [5, n, H, W]
+        mx, my, mxx, myy, mxy = _filter_valid(stacked, weights)  # local moments, [n, H', W'] each
+        vx, vy = cov_norm * (mxx - mx * mx), cov_norm * (myy - my * my)
+        vxy = cov_norm * (mxy - mx * my)
+        s = ((2 * mx * my + c1) * (2 * vxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+        means.append(s.flatten(1).mean(1))
+    return torch.cat(means) if means else x.new_zeros(0)
 
 
 def mae(reconstructions: torch.Tensor, images: torch.Tensor) -> float:

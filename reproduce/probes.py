@@ -13,8 +13,10 @@ import time
 
 import torch
 
+from reproduce.config import RunConfig
+from reproduce.experiments import build_replicas
 from reproduce.losses import LpLoss, get_loss
-from reproduce.models import Autoencoder
+from reproduce.pool import one_thread
 from reproduce.train import train_step
 
 GRADCHECK_PS = (1.5, 2.0, 3.0, 4.0, 5.0)
@@ -84,17 +86,16 @@ def lp_cost_ratios(batch: int = 100, rounds: int = 7) -> dict[str, float]:
         return lambda: criteria[name](out, x).backward()
 
     def step(name):
-        torch.manual_seed(0)
-        net = Autoencoder()
-        optimizer = torch.optim.Adam(net.parameters(), lr=1e-4)
-        return lambda: train_step(net, optimizer, criteria[name], x, x)
+        (replica,) = build_replicas(RunConfig.at_scale("regression", losses=(name,)))  # as trained
+        return lambda: train_step(replica.net, replica.optimizer, replica.criterion, x, x)
 
     ratios = {}
-    for kind, make, calls in (("loss", loss_only, 200), ("step", step, 20)):
-        fns = {name: make(name) for name in criteria}
-        fastest = {name: _seconds_per_call(fn, calls) for name, fn in fns.items()}  # warm-up
-        for _ in range(rounds):
-            for name, fn in fns.items():
-                fastest[name] = min(fastest[name], _seconds_per_call(fn, calls))
-        ratios[kind] = fastest["lp3"] / fastest["mse"]
+    with one_thread():  # as every run trains (reproduce.pool)
+        for kind, make, calls in (("loss", loss_only, 200), ("step", step, 20)):
+            fns = {name: make(name) for name in criteria}
+            fastest = {name: _seconds_per_call(fn, calls) for name, fn in fns.items()}  # warm-up
+            for _ in range(rounds):
+                for name, fn in fns.items():
+                    fastest[name] = min(fastest[name], _seconds_per_call(fn, calls))
+            ratios[kind] = fastest["lp3"] / fastest["mse"]
     return ratios

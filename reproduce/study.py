@@ -14,10 +14,14 @@ Three run families per seed, each trained once and shared by every claim that re
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
+from types import MappingProxyType
 
-from reproduce import experiments
+from tqdm.auto import tqdm
+
+from reproduce import experiments, pool
 from reproduce.config import LECTURE_LOSSES, RunConfig
 from reproduce.results import History, RunCache, RunResult
 
@@ -41,10 +45,13 @@ def study_configs(
     dataset: str = "mnist",
     device: str = "cpu",
     families: Sequence[str] = tuple(FAMILIES),
+    recipe: Mapping[str, object] = MappingProxyType({}),
 ) -> list[RunConfig]:
-    """Every run of the study, family by family, seed by seed."""
+    """Every run of the study, family by family, seed by seed; ``recipe``: other RunConfig fields."""
     return [
-        RunConfig.at_scale(**FAMILIES[family], scale=scale, seed=seed, dataset=dataset, device=device)
+        RunConfig.at_scale(
+            **FAMILIES[family], scale=scale, seed=seed, dataset=dataset, device=device, **recipe
+        )
         for family in families
         for seed in (seeds[:1] if family in FIRST_SEED_ONLY else seeds)
     ]
@@ -59,15 +66,34 @@ def train_study(
     dataset: str = "mnist",
     device: str = "cpu",
     families: Sequence[str] = tuple(FAMILIES),
+    recipe: Mapping[str, object] = MappingProxyType({}),
     progress: bool = False,
+    workers: int = 1,
 ) -> Study:
     """The study's runs, each trained once: taken from ``cache`` or trained and put there.
 
-    The CLI and the test suite both call this, so a run the tests trained serves the CLI too
-    (same config, code, versions and thread count).
+    The CLI and the test suite both call this, and every run trains with one thread, so a run
+    the tests trained serves the CLI too (same config, code and versions). ``workers`` > 1
+    trains the missing runs side by side in that many processes (reproduce.pool).
     """
-    configs = study_configs(seeds, scale=scale, dataset=dataset, device=device, families=families)
-    return Study.of(cache.ensure(configs, lambda c: experiments.run(c, data_dir, progress=progress)))
+    configs = study_configs(
+        seeds, scale=scale, dataset=dataset, device=device, families=families, recipe=recipe
+    )
+    with pool.one_thread():
+        missing = [c for c in configs if cache.get(c) is None]
+        if workers > 1 and len(missing) > 1:
+            train = partial(experiments.run, data_dir=data_dir)
+            bar = tqdm(total=len(missing), desc="training", unit="run", disable=not progress)
+            with bar:
+                for result in pool.each(partial(_cached, cache, train), missing, workers=workers):
+                    bar.write(f"trained {result.config.label()} ({result.seconds:.0f} s)")
+                    bar.update()
+        return Study.of(cache.ensure(configs, partial(experiments.run, data_dir=data_dir, progress=progress)))
+
+
+def _cached(cache: RunCache, train, config: RunConfig) -> RunResult:
+    """One run from the cache, trained and put there if missing (in a pool's process)."""
+    return cache.ensure([config], train)[0]
 
 
 def family_of(config: RunConfig) -> str:

@@ -56,6 +56,7 @@ def test_run_writes_one_json_per_run_and_the_lectures_figures(data_dir, tmp_path
     saved = json.loads((tmp_path / "runs" / "regression-mnist-smoke-seed1.json").read_text())
     assert saved["config"]["epochs"] == 1 and saved["config"]["seed"] == 1
     assert set(saved["histories"]) == {"mse", "l1"}
+    assert saved["environment"]["threads"] == "1"  # one thread per run, in each worker process
     figures = {p.name for p in (tmp_path / "figures").iterdir()}
     assert figures == {
         "regression-loss.png",
@@ -66,6 +67,21 @@ def test_run_writes_one_json_per_run_and_the_lectures_figures(data_dir, tmp_path
     }
     written = [*(tmp_path / "runs").iterdir(), *(tmp_path / "figures").iterdir()]
     assert {p.name: mode(p) for p in written} == {p.name: 0o640 for p in written}  # as the umask says
+
+
+def test_runs_in_worker_processes_equal_runs_in_this_one(data_dir, tmp_path, capsys):
+    """Every run trains with one thread wherever it trains, so 2 processes give 1 process's bits."""
+    smoke = "--scale smoke --epochs 1 --seeds 0 1 --no-progress".split()
+    histories = {}
+    for workers in ("1", "2"):
+        out = tmp_path / workers
+        argv = ["run", "classification", *smoke, "--workers", workers, "--data-dir", data_dir, "--out", out]
+        code, _, err = run_cli(capsys, *argv)
+        assert code == 0, err
+        histories[workers] = {
+            p.name: json.loads(p.read_text())["histories"] for p in (out / "runs").iterdir()
+        }
+    assert len(histories["1"]) == 2 and histories["2"] == histories["1"]
 
 
 @pytest.mark.parametrize(
@@ -84,6 +100,7 @@ def test_run_writes_one_json_per_run_and_the_lectures_figures(data_dir, tmp_path
         (["run", "all", "--losses", "mse"], "expected one experiment with --losses"),
         (["run", "regression", "--losses", "ce"], "loss 'ce' is a classification loss"),
         (["run", "segmentation"], "argument experiment: invalid choice: 'segmentation'"),
+        (["run", "regression", "--workers", "0"], "argument --workers: expected a number >= 1, got 0"),
         (
             ["run", "regression", "--device", "tpu"],
             "expected device 'cpu', 'cuda' or 'cuda:N', got 'tpu'",
@@ -138,13 +155,13 @@ def test_cuda_asked_for_without_cuda(data_dir, tmp_path, capsys):
 def test_a_nan_mid_run_keeps_the_finished_runs(data_dir, tmp_path, capsys, monkeypatch):
     real_run = experiments.run
 
-    def diverge_on_seed_1(config, root, **kwargs):
+    def diverge_on_seed_1(config, data_dir, **kwargs):
         if config.seed == 1:
             raise TrainingDiverged("mse: loss became nan at epoch 1, batch 7; lower the learning rate")
-        return real_run(config, root, **kwargs)
+        return real_run(config, data_dir, **kwargs)
 
     monkeypatch.setattr(experiments, "run", diverge_on_seed_1)
-    smoke = "--scale smoke --epochs 1 --seeds 0 1 --no-progress".split()
+    smoke = "--scale smoke --epochs 1 --seeds 1 0 --no-progress --workers 1".split()  # patched: in-process
     code, _, err = run_cli(capsys, "run", "regression", *smoke, "--data-dir", data_dir, "--out", tmp_path)
     assert (
         code == 2
@@ -164,7 +181,7 @@ def test_python_dash_m_reproduce_is_the_same_cli():
 
 
 def refuse_to_train(monkeypatch):
-    def train(config, root, **kwargs):
+    def train(config, data_dir, **kwargs):
         raise AssertionError(f"trained {config.label()} despite a bad argument")
 
     monkeypatch.setattr(experiments, "run", train)
@@ -220,15 +237,15 @@ def mirror(data_dir, tmp_path_factory, monkeypatch):
 def test_missing_data_is_downloaded_before_training(mirror, tmp_path, capsys, monkeypatch, command):
     trained_on = []
 
-    def train(config, root, **kwargs):
-        trained_on.append(root)
+    def train(config, data_dir, **kwargs):
+        trained_on.append(data_dir)
         raise TrainingDiverged("stopped after the first run began")
 
     monkeypatch.setattr(experiments, "run", train)
     fresh = tmp_path / "fresh"
     cache = ["--cache-dir", tmp_path / "cache"] if command == ["claims"] else []
     argv = [*command, *cache, "--scale", "smoke", "--data-dir", fresh, "--out", tmp_path / "o"]
-    code, out, err = run_cli(capsys, *argv, "--no-progress")
+    code, out, err = run_cli(capsys, *argv, "--no-progress", "--workers", "1")  # patched: in-process
     assert code == 2 and err.endswith("\nreproduce: error: stopped after the first run began\n")
     assert "100%" in err  # torchvision's progress bars, on stderr before the error line
     assert f"mnist: files missing under {fresh}; downloading them with torchvision" in out

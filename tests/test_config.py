@@ -35,6 +35,7 @@ def test_round_trips_through_a_dict():
         ({"seed": -1}, ValueError, r"expected seed >= 0, got -1"),
         ({"epochs": 2.5}, TypeError, r"expected epochs to be an int, got 2.5"),
         ({"lr": 0.0}, ValueError, r"expected lr > 0"),
+        ({"fused_adam": "no"}, TypeError, r"expected fused_adam to be a bool, got 'no'"),
         ({"device": "gpu"}, ValueError, r"expected device 'cpu', 'cuda' or 'cuda:N', got 'gpu'"),
         ({"dataset": "cifar"}, ValueError, r"expected dataset in"),
         ({"losses": ("huber",)}, ValueError, r"unknown loss 'huber'; expected one of mse"),

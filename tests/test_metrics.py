@@ -51,6 +51,16 @@ def test_ssim_equals_skimage_on_mnist_reconstructions(data_dir, setting):
     assert 0.05 < ours.mean() < 0.95
 
 
+def test_ssim_of_an_image_does_not_depend_on_the_others():
+    """Images are measured in blocks of SSIM_BLOCK: a batch that spans blocks changes no bit."""
+    g = torch.Generator().manual_seed(2)
+    x = torch.rand(2 * metrics.SSIM_BLOCK + 3, 784, dtype=torch.float64, generator=g)
+    y = (x + 0.2 * torch.randn(x.shape, dtype=torch.float64, generator=g)).clamp(0, 1)
+    alone = torch.cat([metrics.ssim(a[None], b[None], data_range=1.0) for a, b in zip(x, y)])
+    assert torch.equal(metrics.ssim(x, y, data_range=1.0), alone)
+    assert torch.equal(metrics.ssim(x[5:70], y[5:70], data_range=1.0), alone[5:70])
+
+
 def test_ssim_of_an_image_with_itself_is_one_and_symmetric():
     x = torch.rand(3, 784, dtype=torch.float64)
     y = torch.rand(3, 784, dtype=torch.float64)

@@ -90,14 +90,15 @@ def test_claims_judge_the_notebook_as_the_library(notebook_results):
 
 
 def test_notebook_curves_equal_the_library_run(notebook_results, study_of, seeds):
-    """Differential check: same inits, same batch order, same numbers.
+    """Differential check: same inits, same batch order, same Adam, same numbers.
 
-    Bit-identical for training losses, accuracy and MAE. SSIM is computed by scikit-image's
-    algorithm in numpy (notebook) and by matrix products in torch (library): equal to 1e-12.
+    The library trains with fused Adam; this run uses the notebook's own (``fused_adam=False``),
+    so training losses, accuracy and MAE are bit-identical. SSIM is computed by scikit-image's
+    algorithm in numpy (notebook) and by shifted sums in torch (library): equal to 1e-12.
     """
     ours = external.load_study(notebook_results)
     assert ours.results[0].environment["threads"] == "1", "the kernel must train with 1 thread"
-    library = study_of("mnist", "smoke", "cpu", FAMILIES)
+    library = study_of("mnist", "smoke", "cpu", FAMILIES, recipe={"fused_adam": False})  # its Adam
     worst_ssim = 0.0
     for family in FAMILIES:
         for mine, theirs in zip(ours.runs[family], library.runs[family], strict=True):

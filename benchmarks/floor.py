@@ -1,0 +1,247 @@
+"""How far the lecture's training is from this machine's GEMM floor and from the notebook's loop.
+
+    python benchmarks/floor.py --data-dir D --out benchmarks/results/NAME.json [--skip notebook]
+
+Run it on an otherwise idle machine. In one process it measures:
+
+1. **FLOPs**: one training step and one test-set evaluation of each of the lecture's nets,
+   counted by torch's ``FlopCounterMode``, times how often ``reproduce run all --seeds 0`` does
+   each (lecture scale: 6000 steps and 11 evaluations per net).
+2. **The GEMM floor**: the matrix products of that step and that evaluation, recorded as they
+   run and replayed back to back with nothing else in between. Their time is what the run
+   would take if it did nothing but its own matmuls at this machine's rate for those shapes:
+   with torch's default threads, or with one thread on each core, whichever is faster.
+3. **``reproduce run all --seeds 0``**, timed as a user runs it (one process per core, one
+   thread each: reproduce.pool).
+4. **The notebook's loop** (iitkliv/dlvcnptel lecture22.ipynb): torchvision's MNIST with
+   ``ToTensor()`` through ``DataLoader(batch_size=100, shuffle=True, num_workers=4)``, torch's
+   default (unfused) Adam, a test DataLoader per epoch and scikit-image SSIM of the first test
+   image, over the same nets, epochs and seed, with the project's one ``train_step``. The
+   project measures more per epoch (SSIM and MAE of the whole test set), so this favours the
+   notebook.
+5. **The test suite's study**: one seed of each run family, one thread, as the tests train it.
+
+It prints a table and writes JSON with the seconds, the achieved GFLOP/s, the ratios to the
+floor and to the notebook, and the torch version, CPU model and thread count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from functools import partial
+from pathlib import Path
+
+import torch
+from skimage.metrics import structural_similarity
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_map_only
+from torch.utils.data import DataLoader
+from torch.utils.flop_counter import FlopCounterMode
+from torchvision import datasets, transforms
+
+from reproduce import cli, data, experiments, pool, study
+from reproduce.config import EXPERIMENTS, QUICK_SCALE, RunConfig
+from reproduce.results import environment
+from reproduce.train import train_step
+
+GEMMS = {torch.ops.aten.mm.default, torch.ops.aten.addmm.default, torch.ops.aten.bmm.default}
+
+
+class RecordGemms(TorchDispatchMode):
+    """Keeps every matrix product that runs inside it, with its operands, to replay later."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in GEMMS:  # detached: the replay times the product, not autograd
+            self.calls.append((func, *tree_map_only(torch.Tensor, torch.Tensor.detach, (args, kwargs))))
+        return func(*args, **kwargs)
+
+
+def best_seconds(fn, repeats: int = 5, calls: int = 20) -> float:
+    """Fastest mean over ``repeats`` rounds of ``calls``: the round least disturbed by anything else."""
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        best = min(best, (time.perf_counter() - start) / calls)
+    return best
+
+
+def profile(work, calls: int) -> tuple[int, dict[str, float]]:
+    """``work``'s FLOPs (FlopCounterMode) and the best time of its matmuls replayed alone, with
+    torch's threads and with one thread (the time one of ``cores`` side-by-side runs takes)."""
+    with FlopCounterMode(display=False) as counter:
+        work()
+    with RecordGemms() as recorder:
+        work()
+
+    @torch.no_grad()
+    def replay():
+        for func, args, kwargs in recorder.calls:
+            func(*args, **kwargs)
+
+    with pool.one_thread():
+        one_thread = best_seconds(replay, calls=calls)
+    return counter.get_total_flops(), {"threads": best_seconds(replay, calls=calls), "one_thread": one_thread}
+
+
+def count_run_all(data_dir: str) -> dict:
+    """FLOPs of ``run all`` (lecture scale, seed 0) and the seconds its matmuls alone take.
+
+    Two floors: the matmuls at torch's thread count, one after another; and at one thread,
+    spread over every core (the CLI's way). The floor is the faster of the two.
+    """
+    test_x, test_y = data.load_split("mnist", data_dir, train=False, size=10_000)
+    train_x, train_y = data.load_split("mnist", data_dir, train=True, size=100)
+    counts = {}
+    for experiment in EXPERIMENTS:
+        config = RunConfig.at_scale(experiment)
+        steps = config.epochs * (config.train_size // config.batch_size)
+        evaluations = config.epochs + 1  # the untrained nets too
+        targets = train_x if experiment == "regression" else train_y
+        flops, seconds = 0.0, {"threads": 0.0, "one_thread": 0.0}
+        for r in experiments.build_replicas(config):
+            step = partial(train_step, r.net, r.optimizer, r.criterion, train_x, targets)
+            step_flops, step_seconds = profile(step, calls=20)
+            evaluation = partial(experiments.evaluate, config, r.net, test_x, test_y)
+            eval_flops, eval_seconds = profile(evaluation, calls=2)
+            flops += steps * step_flops + evaluations * eval_flops
+            for way in seconds:
+                seconds[way] += steps * step_seconds[way] + evaluations * eval_seconds[way]
+        counts[experiment] = {"flops": flops, "gemm_seconds": seconds}
+    return counts
+
+
+def floor_of(counts: dict, cores: int) -> dict:
+    """The run's FLOPs, both floors in seconds, the floor and its GEMM rate."""
+    flops = sum(c["flops"] for c in counts.values())
+    threads = sum(c["gemm_seconds"]["threads"] for c in counts.values())
+    spread = sum(c["gemm_seconds"]["one_thread"] for c in counts.values()) / cores
+    floor = min(threads, spread)
+    return {
+        "flops": flops,
+        "floor_seconds_threads": threads,
+        "floor_seconds_one_thread_per_core": spread,
+        "floor_seconds": floor,
+        "gemm_gflops": flops / floor / 1e9,
+    }
+
+
+def square_gemm_gflops(n: int = 2048) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    return 2 * n**3 / best_seconds(lambda: a @ b, calls=3) / 1e9
+
+
+def time_run_all(data_dir: str) -> float:
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        argv = ["run", "all", "--seeds", "0", "--out", out, "--data-dir", data_dir]
+        if cli.main([*argv, "--no-download", "--no-progress"]) != 0:
+            raise SystemExit("reproduce run all failed")
+        return time.perf_counter() - start
+
+
+def time_notebook_loop(data_dir: str) -> float:
+    start = time.perf_counter()
+    to_tensor = transforms.Compose([transforms.ToTensor()])
+    train = datasets.MNIST(data_dir, train=True, transform=to_tensor)
+    test = datasets.MNIST(data_dir, train=False, transform=to_tensor)
+    loader = DataLoader(train, batch_size=100, shuffle=True, num_workers=4)
+    test_loader = DataLoader(test, batch_size=100, shuffle=False, num_workers=4)
+    first_test = test[0][0].view(-1, 28 * 28)
+    for experiment in EXPERIMENTS:
+        config = RunConfig.at_scale(experiment, fused_adam=False)  # the notebook's Adam
+        replicas = experiments.build_replicas(config)
+        for _ in range(config.epochs):
+            for inputs, labels in loader:
+                inputs = inputs.view(-1, 28 * 28)
+                target = inputs if experiment == "regression" else labels
+                for r in replicas:
+                    train_step(r.net, r.optimizer, r.criterion, inputs, target).item()
+            with torch.no_grad():
+                for r in replicas:
+                    r.net.eval()
+                    if experiment == "regression":
+                        out = r.net(first_test).view(28, 28).double().numpy()
+                        structural_similarity(out, first_test.view(28, 28).double().numpy(), data_range=2.0)
+                    else:
+                        for inputs, labels in test_loader:
+                            (r.net(inputs.view(-1, 28 * 28)).argmax(1) == labels).sum().item()
+    return time.perf_counter() - start
+
+
+def time_study(data_dir: str, scale: str) -> dict[str, float]:
+    """Seconds per run family, seed 0, one thread: how the tests train the study."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        seconds = {}
+        for config in study.study_configs([0], scale=scale):
+            seconds[study.family_of(config)] = experiments.run(config, data_dir).seconds
+        return seconds
+    finally:
+        torch.set_num_threads(threads)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--out", type=Path, required=True, help="JSON file to write")
+    parser.add_argument("--skip", nargs="+", default=[], choices=("run-all", "notebook", "study"))
+    parser.add_argument("--study-scale", default=QUICK_SCALE, help="the study's scale (default: smoke)")
+    args = parser.parse_args()
+    env = environment("cpu")
+    result = {
+        "environment": {k: env[k] for k in ("torch", "python", "cpu_model", "cpu_capability", "threads")},
+        "square_gemm_gflops_2048": square_gemm_gflops(),
+        "cores": pool.default_workers(),
+    }
+    counts = count_run_all(args.data_dir)
+    result["run_all"] = floor_of(counts, result["cores"]) | {"per_experiment": counts}
+    flops, floor = result["run_all"]["flops"], result["run_all"]["floor_seconds"]
+    lines = [
+        f"{env['cpu_model']} ({env['cpu_capability']}), {result['cores']} cores, torch {env['torch']}",
+        f"fp32 GEMM 2048^3 with {env['threads']} threads: {result['square_gemm_gflops_2048']:.0f} GFLOP/s",
+        f"run all, seed 0: {flops / 1e12:.2f} TFLOP (FlopCounterMode); its matmuls alone take "
+        f"{result['run_all']['floor_seconds_threads']:.1f} s with {env['threads']} threads, "
+        f"{result['run_all']['floor_seconds_one_thread_per_core']:.1f} s one thread per core: "
+        f"the floor is {floor:.1f} s ({result['run_all']['gemm_gflops']:.0f} GFLOP/s)",
+    ]
+    if "run-all" not in args.skip:
+        seconds = time_run_all(args.data_dir)
+        result["run_all"] |= {"seconds": seconds, "achieved_gflops": flops / seconds / 1e9}
+        result["run_all"]["over_floor"] = seconds / floor
+        lines.append(
+            f"run all took {seconds:.1f} s: {flops / seconds / 1e9:.0f} GFLOP/s, "
+            f"{seconds / floor:.2f}x its floor"
+        )
+    if "notebook" not in args.skip:
+        seconds = time_notebook_loop(args.data_dir)
+        result["notebook_loop"] = {"seconds": seconds}
+        lines.append(f"the notebook's loop took {seconds:.1f} s")
+        if "seconds" in result["run_all"]:
+            ratio = seconds / result["run_all"]["seconds"]
+            result["notebook_loop"]["over_run_all"] = ratio
+            lines.append(f"run all is {ratio:.2f}x faster than the notebook's loop")
+    if "study" not in args.skip:
+        result["study"] = {"scale": args.study_scale, "seconds": time_study(args.data_dir, args.study_scale)}
+        per_family = ", ".join(f"{f} {s:.1f} s" for f, s in result["study"]["seconds"].items())
+        lines.append(f"study at {args.study_scale} scale, seed 0, 1 thread: {per_family}")
+    print("\n".join(lines))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {args.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
