@@ -182,15 +182,11 @@ def time_notebook_loop(data_dir: str) -> float:
 
 def time_study(data_dir: str, scale: str) -> dict[str, float]:
     """Seconds per run family, seed 0, one thread: how the tests train the study."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        seconds = {}
-        for config in study.study_configs([0], scale=scale):
-            seconds[study.family_of(config)] = experiments.run(config, data_dir).seconds
-        return seconds
-    finally:
-        torch.set_num_threads(threads)
+    with pool.one_thread():
+        return {
+            study.family_of(config): experiments.run(config, data_dir).seconds
+            for config in study.study_configs([0], scale=scale)
+        }
 
 
 def main() -> None:

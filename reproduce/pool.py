@@ -62,7 +62,8 @@ def each(fn: Callable[[Item], Result], items: Iterable[Item], *, workers: int) -
     else:
         spawn = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools
         processes = min(workers, len(items))
-        with ProcessPoolExecutor(processes, mp_context=spawn, initializer=_one_thread) as pool:
+        one_thread_each = {"initializer": torch.set_num_threads, "initargs": (1,)}
+        with ProcessPoolExecutor(processes, mp_context=spawn, **one_thread_each) as pool:
             for future in as_completed([pool.submit(fn, item) for item in items]):
                 if future.exception() is not None:
                     errors.append(future.exception())
@@ -70,7 +71,3 @@ def each(fn: Callable[[Item], Result], items: Iterable[Item], *, workers: int) -
                 yield future.result()
     if errors:
         raise errors[0]
-
-
-def _one_thread() -> None:
-    torch.set_num_threads(1)

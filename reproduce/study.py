@@ -80,8 +80,9 @@ def train_study(
         seeds, scale=scale, dataset=dataset, device=device, families=families, recipe=recipe
     )
     with pool.one_thread():
-        missing = [c for c in configs if cache.get(c) is None]
-        if workers > 1 and len(missing) > 1:
+        # A file check, not a load: cache.ensure below reads every run once.
+        missing = [c for c in configs if not cache.path(c).is_file()] if workers > 1 else []
+        if len(missing) > 1:
             train = partial(experiments.run, data_dir=data_dir)
             bar = tqdm(total=len(missing), desc="training", unit="run", disable=not progress)
             with bar:
