@@ -189,16 +189,21 @@ def _print_summary(result, path) -> None:
 
 
 def cmd_claims(args) -> int:
-    from reproduce import data, report
+    """Exit 1 where a judged claim differs from its expected verdict or a curve shifted against
+    the shipped reference; 2 where nothing could be judged; else 0."""
+    from reproduce import compare, data, references, report
     from reproduce.claims import CLAIMS, families_needed
     from reproduce.results import RunCache, default_cache_dir, write_json_atomic
-    from reproduce.study import family_of, train_study
+    from reproduce.study import train_study
 
     if args.results:  # written elsewhere (reproduce.external): nothing is trained
         from reproduce import external
 
         study = external.load_study(args.results)
-        not_judged = {c.name: external.why_not_judged(c, study) for c in CLAIMS}
+        judgements = [
+            claim.judge(study) if claim.nets else claim.not_judged(external.why_not_judged(claim, study))
+            for claim in CLAIMS
+        ]
     else:
         if len(args.seeds) < 2:
             raise ValueError(f"expected at least 2 --seeds to judge claims over, got {args.seeds}")
@@ -216,47 +221,45 @@ def cmd_claims(args) -> int:
             progress=not args.no_progress,
             workers=_workers(args),
         )
-        not_judged = {}
-    not_judged = {name: why for name, why in not_judged.items() if why}
-    results = study.results
-    for result in results:
-        # One folder per family: the replicate run has the same label as regression's first seed.
-        result.save(args.out / "runs" / family_of(result.config) / f"{result.config.label()}.json")
-    judgements = [claim.judge(study) for claim in CLAIMS if claim.name not in not_judged]
-    figure_paths = report.figures(results, args.out / "figures")
-    text = report.claims_markdown(judgements, results, figure_paths, args.out)
-    text += "".join(f"\n- **{name}**: not judged, {why}\n" for name, why in not_judged.items())
-    (args.out / "report.md").write_text(text)
-    write_json_atomic(
-        args.out / "claims.json",
-        [
-            {
-                "id": j.claim.id,
-                "name": j.claim.name,
-                "expected": j.expected,
-                "measured": j.evidence.verdict,
-                "summary": j.evidence.summary,
-                "numbers": j.evidence.numbers,
-            }
-            for j in judgements
-        ]
-        + [{"name": name, "measured": "not judged", "summary": why} for name, why in not_judged.items()],
+        judgements = [claim.judge(study) for claim in CLAIMS]
+    curves = compare.judge_curves(study, references.load(study.dataset, study.scale))
+    judged = [j for j in judgements if j.evidence.holds is not None]
+    if not judged and not curves["curves_judged"]:
+        raise ValueError(
+            f"nothing to judge: the results hold {compare.holdings(study)}, none of the nets any claim "
+            "reads, and no curve the reference has"
+        )
+    for folder, result in study.placed():
+        result.save(args.out / "runs" / folder / f"{result.config.label()}.json")
+    figure_paths = report.figures(study.results, args.out / "figures")
+    (args.out / "report.md").write_text(
+        report.claims_markdown(judgements, study.results, figure_paths, args.out, curves)
     )
-    mismatches = [j.claim.name for j in judgements if not j.as_expected]
+    write_json_atomic(args.out / "claims.json", [report.claim_record(j) for j in judgements])
+    write_json_atomic(args.out / "curves.json", curves)
+    # Results from elsewhere need not hold every net: a claim they cannot inform is no failure.
+    # Our own study trains every net, so there "not judged" is one.
+    differing = [
+        j for j in judgements if not j.as_expected and (j.evidence.holds is not None or not args.results)
+    ]
     for j in judgements:
-        flag = "ok     " if j.as_expected else "DIFFERS"
-        print(f"{flag} {j.claim.name:32s} {j.evidence.verdict:10s} {j.evidence.summary}")
-    for name, why in not_judged.items():
-        print(f"skipped {name:32s} not judged: {why}")
+        if j.evidence.holds is None and args.results:
+            print(f"skipped {j.claim.name:32s} not judged: {j.evidence.summary}")
+        else:
+            flag = "DIFFERS" if j in differing else "ok     "
+            print(f"{flag} {j.claim.name:32s} {j.verdict:10s} {j.evidence.summary}")
+    for line in compare.curves_lines(curves):
+        print(line)
     print(f"report: {args.out / 'report.md'}")
-    if mismatches:
+    failures = [j.claim.name for j in differing]
+    if failures:
         print(
-            f"reproduce: {len(mismatches)} claim(s) differ from the expected verdict: "
-            f"{', '.join(mismatches)}",
+            f"reproduce: {len(failures)} claim(s) differ from the expected verdict: {', '.join(failures)}",
             file=sys.stderr,
         )
-        return EXIT_MISMATCH
-    return 0
+    if compare.shifted(curves):
+        print("reproduce: curves shifted beyond the reference distribution (see above)", file=sys.stderr)
+    return EXIT_MISMATCH if failures or compare.shifted(curves) else 0
 
 
 def cmd_compare(args) -> int:

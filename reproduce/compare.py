@@ -2,20 +2,25 @@
 
 For a maintainer at a torch bump, a new GPU or an edited notebook: both sides are folders of
 run JSONs as ``reproduce run``/``claims`` write them (``<dir>/runs/*.json``, or the folder
-itself). The baseline's seeds make the reference distribution of every curve and epoch; the
-results are judged against it as the distribution tier judges a test run
-(``reproduce.distribution``). The report names each curve's largest shift in baseline seed sds,
-the significant ones, the claims whose verdict changed and the environment diff.
+itself). Nets are matched, not families: every net of the results (family, loss) that the
+baseline trained over at least 2 seeds is judged, curve by curve and epoch by epoch, against the
+baseline seeds' distribution, as the distribution tier judges a test run
+(``reproduce.distribution``; Holm per family). The same judgement runs in ``reproduce claims
+--results`` against the reference shipped in the package. The report names each curve's largest
+shift in reference seed sds, the significant ones, how many curves were judged and which nets
+could not be, the claims whose verdict changed and the environment diff. A comparison in which
+no curve could be judged is refused: "no change" must mean something was compared.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
 
 from reproduce import distribution
 from reproduce.results import RunResult, write_json_atomic
-from reproduce.study import Study
+from reproduce.study import MIN_SEEDS, Study
 
 
 def load_runs(folder: Path) -> Study:
@@ -36,28 +41,81 @@ def seeds_doc(study: Study, family: str) -> dict:
     }
 
 
-def compare(baseline: Study, results: Study) -> dict:
-    """The drift report as data: per family the shifts, then claims and environment."""
-    from reproduce.claims import CLAIMS
+def references_of(baseline: Study) -> dict[str, dict]:
+    """Per family, the distribution of the baseline's seeds (the results are judged against it)."""
+    return {family: distribution.reference(seeds_doc(baseline, family)) for family in baseline.runs}
 
-    report = {"families": {}, "claims": [], "environment": {}}
-    for family in sorted(set(baseline.runs) & set(results.runs)):
-        reference = distribution.reference(seeds_doc(baseline, family))
-        if reference["n"] < 2:
-            continue  # one seed has no spread (the replicate family)
-        shifts = distribution.shifts(seeds_doc(results, family), reference)
+
+def judge_curves(results: Study, references: Mapping[str, Mapping]) -> dict:
+    """Every net of ``results`` that a reference has, judged against it; the rest named.
+
+    ``{"families": {family: {seeds, reference_seeds, curves_judged, largest_shift_in_sds,
+    significant}}, "not_judged": [why, ...], "curves_judged": n}``.
+    """
+    report = {"families": {}, "not_judged": [], "curves_judged": 0}
+    for family in results.runs:
+        fresh = seeds_doc(results, family)
+        ref = references.get(family)
+        losses = sorted({loss for run in fresh.values() for loss in run["histories"]})
+        if ref is None:
+            report["not_judged"].append(
+                f"{family} nets {' '.join(losses)}: the reference has no {family} runs"
+            )
+            continue
+        if ref["n"] < MIN_SEEDS:
+            report["not_judged"].append(
+                f"{family} nets {' '.join(losses)}: the reference has {ref['n']} seed, no spread to judge by"
+            )
+            continue
+        have = set(distribution.curves_by_seed(fresh))
+        common = have & set(ref["curves"])
+        absent = sorted({key.split("/")[0] for key in have - common})
+        if absent:
+            report["not_judged"].append(f"{family} nets {' '.join(absent)}: not in the reference")
+        if not common:
+            continue
+        shifts = distribution.shifts(fresh, ref, only=common)
         largest: dict[str, distribution.Shift] = {}
         for s in shifts:
             if s.curve not in largest or abs(s.in_sds) > abs(largest[s.curve].in_sds):
                 largest[s.curve] = s
         report["families"][family] = {
-            "reference_seeds": reference["seeds"],
-            "seeds": sorted(int(k) for k in seeds_doc(results, family)),
+            "reference_seeds": ref["seeds"],
+            "seeds": sorted(int(k) for k in fresh),
+            "curves_judged": len(common),
             "largest_shift_in_sds": {c: s.in_sds for c, s in sorted(largest.items())},
             "significant": [s.describe() for s in distribution.significant(shifts)],
         }
+        report["curves_judged"] += len(common)
+    return report
+
+
+def holdings(study: Study) -> str:
+    """What a study holds, for messages: ``regression nets l1 mse, seeds 0 1 2; ...``."""
+    held = []
+    for family, runs in study.runs.items():
+        seeds = " ".join(str(r.config.seed) for r in runs)
+        held.append(f"{family} nets {' '.join(sorted(runs[0].histories))}, seeds {seeds}")
+    return "; ".join(held)
+
+
+def shifted(curves: Mapping) -> bool:
+    return any(f["significant"] for f in curves["families"].values())
+
+
+def compare(baseline: Study, results: Study) -> dict:
+    """The drift report as data: the curves judged, then claims and environment."""
+    from reproduce.claims import CLAIMS
+
+    report = judge_curves(results, references_of(baseline))
+    if not report["curves_judged"]:
+        raise ValueError(
+            f"no curve could be judged: {'; '.join(report['not_judged'])} (the baseline holds "
+            f"{holdings(baseline)}; the results hold {holdings(results)})"
+        )
+    report["claims"] = []
     for claim in CLAIMS:
-        if claim.families and set(claim.families) <= set(baseline.runs) & set(results.runs):
+        if claim.nets and not claim.missing(baseline) and not claim.missing(results):
             before, after = claim.evaluate(baseline).verdict, claim.evaluate(results).verdict
             report["claims"].append({"claim": claim.name, "baseline": before, "results": after})
     env_before, env_after = (s.results[0].environment for s in (baseline, results))
@@ -71,8 +129,32 @@ def compare(baseline: Study, results: Study) -> dict:
 
 def changed(report: dict) -> bool:
     """True where a claim's verdict changed or a curve shifted significantly."""
-    flips = any(c["baseline"] != c["results"] for c in report["claims"])
-    return flips or any(f["significant"] for f in report["families"].values())
+    return any(c["baseline"] != c["results"] for c in report["claims"]) or shifted(report)
+
+
+def curves_lines(curves: Mapping) -> list[str]:
+    """The curves' judgement for the terminal: one line, plus one per shift and per net not judged."""
+    shifts = [f"SHIFTED {family}: {s}" for family, f in curves["families"].items() for s in f["significant"]]
+    verdict = f"{len(shifts)} significant shift(s)" if shifts else "no significant shift"
+    lines = [f"curves  {curves['curves_judged']} judged against the reference distribution: {verdict}"]
+    return lines + shifts + [f"curves  not judged: {why}" for why in curves["not_judged"]]
+
+
+def curves_markdown(curves: Mapping) -> list[str]:
+    """The curves section of a report: per family, what was judged and what moved."""
+    lines = [f"{curves['curves_judged']} curves judged against the reference distribution."]
+    lines += [f"- not judged: {why}" for why in curves["not_judged"]]
+    for family, f in curves["families"].items():
+        lines += [
+            "",
+            f"### {family}: {f['curves_judged']} curves, seeds {f['seeds']} against reference seeds "
+            f"{f['reference_seeds']}",
+            "",
+        ]
+        lines += [f"- significant: {s}" for s in f["significant"]] or ["- no significant shift"]
+        lines += ["", "| curve | largest shift (reference seed sds) |", "|---|---|"]
+        lines += [f"| {c} | {v:+.2f} |" for c, v in f["largest_shift_in_sds"].items()]
+    return lines
 
 
 def markdown(report: dict) -> str:
@@ -82,15 +164,7 @@ def markdown(report: dict) -> str:
     for c in report["claims"]:
         mark = " **(changed)**" if c["baseline"] != c["results"] else ""
         lines.append(f"| {c['claim']} | {c['baseline']} | {c['results']}{mark} |")
-    for family, f in report["families"].items():
-        lines += [
-            "",
-            f"## {family} (results seeds {f['seeds']} against reference seeds {f['reference_seeds']})",
-            "",
-        ]
-        lines += [f"- significant: {s}" for s in f["significant"]] or ["- no significant shift"]
-        lines += ["", "| curve | largest shift (seed sds) |", "|---|---|"]
-        lines += [f"| {c} | {v:+.2f} |" for c, v in f["largest_shift_in_sds"].items()]
+    lines += ["", "## Curves", ""] + curves_markdown(report)
     return "\n".join(lines) + "\n"
 
 

@@ -130,14 +130,25 @@ class Shift:
         )
 
 
-def shifts(fresh_seeds: Mapping[str, Mapping], ref: Mapping) -> list[Shift]:
-    """Every (curve, epoch) of the fresh seeds against the reference, with its p-value."""
+def shifts(
+    fresh_seeds: Mapping[str, Mapping], ref: Mapping, only: Iterable[str] | None = None
+) -> list[Shift]:
+    """Every (curve, epoch) of the fresh seeds against the reference, with its p-value.
+
+    ``only``: the curves to judge (both sides must have them); by default every curve, and the
+    two sides must have the same ones.
+    """
     fresh = curves_by_seed(fresh_seeds)
-    missing = sorted(set(ref["curves"]) ^ set(fresh))
+    judged = set(ref["curves"]) if only is None else set(only)
+    missing = sorted(
+        (set(ref["curves"]) ^ set(fresh)) if only is None else judged - (set(ref["curves"]) & set(fresh))
+    )
     if missing:
         raise ValueError(f"fresh curves and reference differ in {missing[:5]}; regenerate the reference")
     n_ref, out = ref["n"], []
     for key, stats in ref["curves"].items():
+        if key not in judged:
+            continue
         untrained = "/untrained/" in key
         for e, (mean, sd) in enumerate(zip(stats["mean"], stats["sd"])):
             values = [curve[e] for curve in fresh[key]]

@@ -3,25 +3,26 @@
 The format is ``reproduce/schemas/lecture22-results.schema.json``: one document per recipe, each
 run one seed of one experiment with per-epoch histories. Loading refuses, naming the file and the
 field, anything the claims' bounds do not cover: another batch size, learning rate or dataset, a
-(train_size, test_size, epochs) that is no scale, a run that is no family of the study. Claims
-whose families the results lack are *not judged*, with the reason, never passed.
+(train_size, test_size, epochs) that is no scale, an unknown experiment or loss, a NaN or an
+infinity anywhere. Any nets of the known experiments are accepted, whatever this repository
+trains: a claim whose nets the results lack is *not judged*, with the reason, never passed.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from pathlib import Path
 
 from reproduce.config import SCALES, RunConfig
 from reproduce.datasets import DATASETS
 from reproduce.results import History, RunResult
-from reproduce.study import FIRST_SEED_ONLY, Study, family_of
+from reproduce.study import Study
 
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "lecture22-results.schema.json"
 RECIPE_FIXED = ("batch_size", "lr")  # the claims' bounds were measured with the notebook's values
-NOT_JUDGED = "not judged"
 
 
 class ResultsError(ValueError):
@@ -53,8 +54,26 @@ def _field(path) -> str:
     return text.lstrip(".") or "(the document)"
 
 
+def non_finite(value: object, path: tuple = ()) -> tuple | None:
+    """The location of the first NaN or infinity in a JSON document, or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path
+    children = (
+        value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    )
+    return next((found for key, child in children if (found := non_finite(child, (*path, key)))), None)
+
+
 def validate(document: object, source: str) -> None:
-    """Raise :class:`ResultsError` naming ``source`` and the field of the first schema error."""
+    """Raise :class:`ResultsError` naming ``source`` and the field of the first schema error,
+    or of the first NaN or infinity (JSON Schema's "number" lets both through)."""
+    where = non_finite(document)
+    if where is not None:
+        value = _at(document, where)
+        raise ResultsError(
+            f"{source}: field {_field(where)} is {value}; results must be finite numbers "
+            "(a net that diverged is a failed run, not a result)"
+        )
     try:
         import jsonschema
     except ImportError:  # pragma: no cover - jsonschema comes with the [test] and [notebook] extras
@@ -63,6 +82,12 @@ def validate(document: object, source: str) -> None:
     error = jsonschema.exceptions.best_match(validator.iter_errors(document))
     if error is not None:
         raise ResultsError(f"{source}: field {_field(error.absolute_path)}: {error.message}")
+
+
+def _at(document, path):
+    for key in path:
+        document = document[key]
+    return document
 
 
 def _scale_of(recipe: dict, source: str) -> str:
@@ -106,7 +131,6 @@ def _run_result(run: dict, at: str, recipe: dict, scale: str, environment: dict,
             shared_init=run.get("shared_init", False),
             fused_adam=recipe.get("fused_adam", False),  # a notebook's Adam is torch's default
         )
-        family_of(config)
     except ValueError as error:
         raise ResultsError(f"{source}: field {at}.losses: {error}") from None
     if list(run["histories"]) != list(run["losses"]):
@@ -128,7 +152,7 @@ def _run_result(run: dict, at: str, recipe: dict, scale: str, environment: dict,
 
 def load_results(where: str | os.PathLike) -> list[RunResult]:
     """Every run in the results file(s) at ``where``, validated; raises :class:`ResultsError`."""
-    results, seen, scales = [], {}, set()
+    results, scales = [], set()
     for path in result_files(where):
         try:
             document = json.loads(path.read_text())
@@ -145,13 +169,6 @@ def load_results(where: str | os.PathLike) -> list[RunResult]:
         scales.add((scale, recipe["dataset"]))
         for i, run in enumerate(document["runs"]):
             result = _run_result(run, f"runs[{i}]", recipe, scale, document.get("environment", {}), source)
-            key = (family_of(result.config), result.config.seed)
-            if key in seen:
-                raise ResultsError(
-                    f"{source}: field runs[{i}]: a second {key[0]} run for seed {key[1]} "
-                    f"(the first is in {seen[key]})"
-                )
-            seen[key] = source
             results.append(result)
         if len(scales) > 1:
             raise ResultsError(f"{source}: field recipe: mixes settings {sorted(scales)} in one judgement")
@@ -159,24 +176,21 @@ def load_results(where: str | os.PathLike) -> list[RunResult]:
 
 
 def load_study(where: str | os.PathLike) -> Study:
-    """The results at ``where`` as a Study; every family present must cover the same seeds."""
+    """The results at ``where`` as a Study: every seed of a family with the same nets."""
     study = Study.of(load_results(where))
-    seeds = {f: sorted(r.config.seed for r in runs) for f, runs in study.runs.items()}
-    full = sorted({s for f, ss in seeds.items() if f not in FIRST_SEED_ONLY for s in ss})
-    if len(full) < 2:
-        raise ResultsError(f"{where}: results for seeds {full}; the claims are judged over at least 2 seeds")
-    for family, have in seeds.items():
-        expected = full[:1] if family in FIRST_SEED_ONLY else full
-        if have != expected:
-            raise ResultsError(f"{where}: the {family} runs cover seeds {have}; expected {expected}")
+    for family, runs in study.runs.items():
+        trained = {r.config.seed: " ".join(sorted(r.histories)) for r in runs}
+        if len(set(trained.values())) > 1:
+            raise ResultsError(
+                f"{where}: the {family} runs train different nets per seed "
+                f"({'; '.join(f'seed {k}: {v}' for k, v in trained.items())}); every seed must "
+                "train the same nets, so that claims compare the same nets seed by seed"
+            )
     return study
 
 
 def why_not_judged(claim, study: Study) -> str | None:
     """None where the claim can be judged on ``study``; else why not, for the report."""
-    if not claim.families:
+    if not claim.nets:
         return "reads no results: it measures reproduce's own code, not the material under test"
-    missing = [f for f in claim.families if f not in study.runs]
-    if missing:
-        return f"needs the {', '.join(missing)} run(s), which the results do not hold"
-    return None
+    return claim.missing(study)

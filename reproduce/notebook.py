@@ -13,13 +13,20 @@ cell and the warning's text. "Because" is read from the stack when the warning i
 frame outside the warning's package must be the notebook's (a warning from C code, or from a
 ``@deprecated`` wrapper, has the calling cell as its innermost frame, and counts too). A package's
 own internal deprecations (torchvision calling torch, an import-time warning) are not the course's.
+
+Refused before the kernel starts, each in one line: a notebook with no cell tagged ``parameters``,
+a parameter that cell does not assign, and a results folder that already holds the results file
+(the gate judges only what this execution writes). A failing cell is named where its code raised
+(a function defined in one cell, called from another, names both).
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -73,17 +80,112 @@ def parameters_cell(parameters: dict) -> str:
     return "# Parameters\n" + "".join(f"{name} = {value!r}\n" for name, value in parameters.items())
 
 
-def _prepared(nb, parameters: dict, extra_cells: tuple[str, ...]):
-    """The notebook with the audit first, the parameters injected, extra cells and the report last."""
+def assigned_names(source: str) -> list[str]:
+    """The names a cell binds at top level by assignment, in order: the parameters it declares.
+
+    An injected ``name = value`` only takes effect if the notebook's own parameters cell assigns
+    ``name`` too (otherwise the notebook never meant to read it). IPython magics are translated
+    first, so a ``%matplotlib inline`` in that cell does not read as a syntax error.
+    """
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    names = []
+    for node in ast.parse(TransformerManager().transform_cell(source)).body:
+        if isinstance(node, ast.Assign):
+            names += [name for target in node.targets for name in _target_names(target)]
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
+            names += _target_names(node.target)
+    return list(dict.fromkeys(names))
+
+
+def _target_names(target: ast.expr) -> list[str]:
+    """Plain names in an assignment target (``a``, ``a, b``, ``[a, *b]``); attributes bind no name."""
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, ast.Starred):
+        return _target_names(target.value)
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return [name for element in target.elts for name in _target_names(element)]
+    return []
+
+
+TAG_HELP = (
+    "tag the cell that assigns them: in Jupyter Notebook 7 / JupyterLab select the cell, open the "
+    'property inspector (gear icon, right sidebar) and "Add Tag" parameters; in classic Notebook use '
+    'View > Cell Toolbar > Tags; or add "tags": ["parameters"] to the cell\'s metadata'
+)
+
+
+def check_parameters(notebook: Path, nb, names) -> int:
+    """The index of the parameters cell, once it is known to assign every name in ``names``.
+
+    Without this a parameter is silently ignored: with no tagged cell the injected cell would run
+    first and the notebook's own assignments overwrite it; with a name the cell does not assign the
+    notebook never reads it. papermill injects after the first tagged cell, so that one is checked.
+    """
+    tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if not tagged:
+        raise NotebookError(
+            f"{notebook}: no cell is tagged `parameters`, so the parameters ({', '.join(names)}) cannot "
+            f"be injected (results_dir included: the gate always passes it); {TAG_HELP}"
+        )
+    index = tagged[0]
+    cell = nb.cells[index]
+    where = f"cell {_label(index, cell)}, the cell tagged `parameters`"
+    if cell.cell_type != "code":
+        raise NotebookError(f"{notebook}: {where}, is a {cell.cell_type} cell; tag the code cell instead")
+    try:
+        sets = assigned_names(cell.source)
+    except (SyntaxError, ValueError) as error:
+        detail = f"{error.msg}, line {error.lineno}" if isinstance(error, SyntaxError) else str(error)
+        raise NotebookError(
+            f"{notebook}: {where}, does not parse ({detail}), so the parameters it sets cannot be checked"
+        ) from None
+    unknown = [name for name in names if name not in sets]
+    if unknown:
+        which = f"parameter {unknown[0]} is" if len(unknown) == 1 else f"parameters {', '.join(unknown)} are"
+        raise NotebookError(
+            f"{notebook}: {which} not assigned at top level by {where}, so the injection would "
+            f"be ignored; that cell sets: {', '.join(sets) or 'nothing'}"
+        )
+    return index
+
+
+def refuse_existing_results(notebook: Path, results_dir: Path) -> None:
+    """Refuse a results folder that already holds the results file.
+
+    Otherwise a notebook that writes nothing would pass on an older run's results. The gate judges
+    only what this execution writes, and it deletes or overwrites nothing: so the caller decides.
+    """
+    path = results_dir / RESULTS_NAME
+    if os.path.lexists(path):
+        raise NotebookError(
+            f"{notebook}: {path} already exists: the gate judges only the results this execution "
+            "writes, and deletes or overwrites nothing, so nothing already written is lost; "
+            "remove it, or pass an empty results folder"
+        )
+
+
+def _read(notebook: Path):
+    """The notebook as nbformat v4, or a one-line NotebookError naming it."""
+    import nbformat
+
+    try:
+        return nbformat.read(notebook, as_version=4)
+    except (OSError, ValueError) as error:  # missing, unreadable, not JSON, not a notebook
+        raise NotebookError(f"{notebook}: cannot read the notebook: {_one_line(str(error))}") from None
+
+
+def _prepared(nb, at: int, parameters: dict, extra_cells: tuple[str, ...]):
+    """The notebook to run: the audit, its cells with the parameters injected after cell ``at``
+    (the parameters cell), the extra cells, the audit's report."""
     import nbformat.v4 as v4
 
     cells = list(nb.cells)
-    tagged = [i for i, c in enumerate(cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
-    at = tagged[0] + 1 if tagged else 0
     injected = v4.new_code_cell(parameters_cell(parameters), metadata={"tags": ["injected-parameters"]})
     setup = v4.new_code_cell(f"PACKAGES = {AUDITED_PACKAGES!r}\n{_AUDIT_SETUP}")
     extra = [v4.new_code_cell(source) for source in extra_cells]
-    nb.cells = [setup, *cells[:at], injected, *cells[at:], *extra, v4.new_code_cell(_AUDIT_REPORT)]
+    nb.cells = [setup, *cells[: at + 1], injected, *cells[at + 1 :], *extra, v4.new_code_cell(_AUDIT_REPORT)]
     return nb
 
 
@@ -100,35 +202,45 @@ def execute(
 
     ``extra_cells`` run after the notebook's own (tests inject a deprecated call there).
     ``threads`` pins torch's intra-op threads in the kernel (the library's tests train with 1:
-    the thread count changes the last bits). Raises :class:`NotebookError` on a failing cell,
-    an audited deprecation or a missing results file.
+    the thread count changes the last bits). Raises :class:`NotebookError`, before the kernel
+    starts, on a missing or incomplete parameters cell or an existing results file; after, on a
+    failing cell, an audited deprecation or a missing results file.
     """
-    import nbformat
     from jupyter_client import KernelManager
     from jupyter_client.kernelspec import KernelSpecManager
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     notebook, results_dir = Path(notebook), Path(results_dir).absolute()
-    nb = _prepared(
-        nbformat.read(notebook, as_version=4),
-        (parameters or {}) | {"results_dir": str(results_dir)},
-        extra_cells,
-    )
+    nb = _read(notebook)
+    parameters = (parameters or {}) | {"results_dir": str(results_dir)}
+    at = check_parameters(notebook, nb, list(parameters))
+    refuse_existing_results(notebook, results_dir)
+    nb = _prepared(nb, at, parameters, extra_cells)
     specs = KernelSpecManager()
     specs.kernel_dirs = []  # this interpreter's own kernel, never one installed elsewhere
     env = os.environ | ({"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)} if threads else {})
-    manager = KernelManager(kernel_name="python3", kernel_spec_manager=specs)
+    manager = KernelManager(kernel_name="python3", kernel_spec_manager=specs, **_transport_encryption())
+    log = _ExecutionLog()
     client = NotebookClient(
-        nb, km=manager, timeout=timeout, resources={"metadata": {"path": str(notebook.parent)}}
+        nb,
+        km=manager,
+        timeout=timeout,
+        resources={"metadata": {"path": str(notebook.parent)}},
+        on_cell_executed=log.executed,
+        on_cell_error=log.error,
     )
     try:
         with _kernel_env(env):
-            client.execute()
+            client.execute(cleanup_kc=True)  # shut the kernel down: nbclient keeps one it did not start
     except CellExecutionError as error:
-        index = next((i for i, c in enumerate(nb.cells) if _failed(c)), None)
-        where = f"cell {_own_index(nb, index)}" if index is not None else "a cell"
-        raise NotebookError(f"{notebook}: {where} raised {error.ename}: {error.evalue}") from None
+        raise NotebookError(_cell_error(notebook, nb, log, error)) from None
+    except CellTimeoutError:
+        raise NotebookError(f"{notebook}: a cell ran longer than the {timeout} s allowed per cell") from None
+    except DeadKernelError as error:
+        raise NotebookError(
+            f"{notebook}: the kernel died (out of memory?): {_one_line(str(error))}"
+        ) from None
     found = json.loads("".join(o.get("text", "") for o in nb.cells[-1].outputs if o.get("name") == "stdout"))
     if found:
         sources = [c.source for c in nb.cells]
@@ -150,18 +262,102 @@ def execute(
     return path
 
 
+def _transport_encryption() -> dict:
+    """CurveZMQ keys for the kernel's sockets, where this jupyter_client and pyzmq provide them.
+
+    ipykernel 7 prints "[IPKernelApp] WARNING | Kernel is running over TCP without encryption" on
+    every launch over plain TCP. With keys provisioned by the manager (fresh per launch, in the
+    connection file only it and the kernel read) the channels are encrypted, so the warning no
+    longer applies and is not printed; the kernel's log level is untouched, every other warning
+    and error still reaches stderr. "auto" provisions only for a kernelspec that declares Curve
+    support (ipykernel 7's does); an older ipykernel neither declares it nor warns, and a
+    jupyter_client without the option, or a libzmq without Curve, launches as before.
+    """
+    import zmq
+    from jupyter_client import KernelManager
+
+    if zmq.has("curve") and "transport_encryption" in KernelManager.class_trait_names():
+        return {"transport_encryption": "auto"}
+    return {}
+
+
+class _ExecutionLog:
+    """Which cell of the executed notebook ran as ``In[N]``, and the cell that failed.
+
+    IPython's traceback names notebook frames ``Cell In[N], line M``, N being the kernel's
+    execution count, which the execute reply carries (the ``execution_count`` nbclient writes on a
+    cell is its own count of the cells it sent).
+    """
+
+    def __init__(self):
+        self.by_count: dict[int, int] = {}
+        self.failed: tuple[int, dict] | None = None
+
+    def executed(self, cell, cell_index: int, execute_reply: dict) -> None:
+        count = execute_reply.get("content", {}).get("execution_count")
+        if isinstance(count, int):
+            self.by_count[count] = cell_index
+
+    def error(self, cell, cell_index: int, execute_reply: dict) -> None:
+        self.executed(cell, cell_index, execute_reply)
+        self.failed = (cell_index, execute_reply.get("content", {}))
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_CELL_FRAME = re.compile(r"Cell In\[(\d+)\], line (\d+)")
+
+
+def _raising_frame(traceback: list[str], by_count: dict[int, int]) -> tuple[int, int] | None:
+    """(cell index, line) of the innermost notebook frame in an IPython traceback, or None."""
+    frames = _CELL_FRAME.findall(_ANSI.sub("", "\n".join(traceback)))
+    if not frames or int(frames[-1][0]) not in by_count:
+        return None
+    count, line = frames[-1]
+    return by_count[int(count)], int(line)
+
+
+def _cell_error(notebook: Path, nb, log: _ExecutionLog, error) -> str:
+    """One line naming the cell whose code raised, its line, and the cell that called it.
+
+    The executing cell alone would mislead: a function defined in cell 11 and called from cell 13
+    raises in cell 11's code.
+    """
+    if log.failed is None:  # no reply recorded: the executing cell, as nbclient saw it
+        index = next((i for i, c in enumerate(nb.cells) if _failed(c)), None)
+        where = f"cell {_own_index(nb, index)}" if index is not None else "a cell"
+        return f"{notebook}: {where} raised {error.ename}: {_one_line(error.evalue)}"
+    executing, reply = log.failed
+    raised = f"raised {reply.get('ename', error.ename)}: {_one_line(reply.get('evalue', error.evalue))}"
+    frame = _raising_frame(reply.get("traceback") or [], log.by_count)
+    if frame is None:
+        return f"{notebook}: cell {_own_index(nb, executing)} {raised}"
+    cell, line = frame
+    called = "" if cell == executing else f" (called from cell {_own_index(nb, executing)})"
+    return f"{notebook}: cell {_own_index(nb, cell)}, line {line}, {raised}{called}"
+
+
+def _one_line(text: str) -> str:
+    """A multi-line message (an exception's value) as one line, for the CLI's one-line errors."""
+    return " ".join(line.strip() for line in str(text).strip().splitlines() if line.strip())
+
+
 def _failed(cell) -> bool:
     return any(o.get("output_type") == "error" for o in cell.get("outputs", []))
 
 
+def _label(index: int, cell) -> str:
+    """``index ('first line')``: a cell as its author finds it."""
+    first_line = next(iter(cell.source.splitlines()), "")
+    return f"{index} ({first_line[:60]!r})"
+
+
 def _own_index(nb, index: int) -> str:
-    """A failing cell as the notebook's author counts it: 0-based among the notebook's own cells."""
+    """A cell of the executed notebook as its author counts it: 0-based among the notebook's own cells."""
     cell = nb.cells[index]
     if "injected-parameters" in cell.metadata.get("tags", []):
         return f"{index} (the injected parameters)"
     own = index - 1 - sum("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells[:index])
-    first_line = next(iter(cell.source.splitlines()), "")
-    return f"{own} ({first_line[:60]!r})"
+    return _label(own, cell)
 
 
 class _kernel_env:

@@ -92,30 +92,61 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def environment_line(env: dict) -> str:
+    """``Python 3.11.7, torch 2.14.1, torchvision 0.29.1, cpu (AMD EPYC), 1 thread(s)``: the
+    documented fields the results have (a course's notebook writes some of them)."""
+    parts = [
+        f"{name} {env[key]}"
+        for key, name in (("python", "Python"), ("torch", "torch"), ("torchvision", "torchvision"))
+        if env.get(key)
+    ]
+    if env.get("device"):
+        named = env.get("device_name") or env.get("cpu_model")
+        parts.append(env["device"] + (f" ({named})" if named else ""))
+    if env.get("threads"):
+        parts.append(f"{env['threads']} thread(s)")
+    return ", ".join(parts) or "environment not recorded"
+
+
+def claim_record(j: Judgement) -> dict:
+    """One claim's entry in claims.json."""
+    return {
+        "id": j.claim.id,
+        "name": j.claim.name,
+        "expected": j.expected,
+        "measured": j.evidence.verdict,
+        "caveat": j.caveat,
+        "summary": j.evidence.summary,
+        "numbers": j.evidence.numbers,
+    }
+
+
 def claims_markdown(
-    judgements: Sequence[Judgement], results: Sequence[RunResult], figure_paths, folder
+    judgements: Sequence[Judgement], results: Sequence[RunResult], figure_paths, folder, curves=None
 ) -> str:
-    """A table of claim, quote, time, expected and measured verdict, and the key numbers."""
+    """A table of claim, quote, time, expected and measured verdict, and the key numbers; then
+    the curves against the reference distribution (``compare.judge_curves``), if judged."""
     seeds = sorted({r.config.seed for r in results})
     env = results[0].environment if results else {}
     configs = {(r.config.scale, r.config.dataset, r.config.device) for r in results}
-    agree = sum(j.as_expected for j in judgements)
+    judged = [j for j in judgements if j.evidence.holds is not None]
+    agree = sum(j.as_expected for j in judged)
     lines = [
         "# Lecture 22 claims report",
         "",
-        f"{agree}/{len(judgements)} claims measured as expected. "
-        f"Seeds {seeds} (N = {len(seeds)}); scale/dataset/device {sorted(configs)}; "
-        f"Python {env.get('python')}, torch {env.get('torch')}, "
-        f"torchvision {env.get('torchvision')}, {env.get('device_name', '')}.",
+        f"{agree}/{len(judged)} judged claims measured as expected"
+        + (f", {len(judgements) - len(judged)} not judged" if len(judged) < len(judgements) else "")
+        + f". Seeds {seeds} (N = {len(seeds)}); scale/dataset/device {sorted(configs)}; "
+        f"{environment_line(env)}.",
         "",
         "| claim | the lecture says | at | expected | measured | evidence |",
         "|---|---|---|---|---|---|",
     ]
     for j in judgements:
-        mark = "" if j.as_expected else " **(differs)**"
+        mark = "" if j.as_expected or j.evidence.holds is None else " **(differs)**"
         lines.append(
             f"| {j.claim.name} | {_cell(j.claim.quote)} | {j.claim.at} | {j.expected} | "
-            f"{j.evidence.verdict}{mark} | {_cell(j.evidence.summary)} |"
+            f"{j.verdict}{mark} | {_cell(j.evidence.summary)} |"
         )
     datasets = {r.config.dataset for r in results}
     if datasets - {LECTURE_DATASET}:
@@ -129,6 +160,10 @@ def claims_markdown(
         lines += [
             f"- **{j.claim.name}**: {j.claim.mnist_numbers}" for j in judgements if j.claim.mnist_numbers
         ]
+    if curves is not None:
+        from reproduce.compare import curves_markdown
+
+        lines += ["", "## Curves against the reference distribution", ""] + curves_markdown(curves)
     lines += ["", "## How each claim is read", ""]
     lines += [f"- **{j.claim.name}**: {j.claim.reading}" for j in judgements]
     lines += ["", "## Figures", ""]

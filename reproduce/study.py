@@ -1,6 +1,7 @@
 """The runs the lecture's claims are judged on, and their results grouped over seeds.
 
-Three run families per seed, each trained once and shared by every claim that reads it:
+What this repository trains, per seed (``FAMILIES``, the study's plan; each run trained once and
+shared by every claim that reads it):
 
 - ``regression``: the lecture's MSE and L1 autoencoders plus the Lp norms it mentions
   (p = 3, 4, 5, claim A7). Inits are drawn in order, so ``mse`` and ``l1`` start exactly as
@@ -10,12 +11,17 @@ Three run families per seed, each trained once and shared by every claim that re
 - ``shared_init``: CE and NLL from one shared init (claim B4's exact check).
 - ``replicate``: the lecture's two autoencoders alone, first seed only: a second, separate
   run whose curves must equal the ``regression`` run's bit for bit (claim A5).
+
+What a :class:`Study` holds is whatever was trained, by us or by a course's notebook: runs are
+grouped by *family*, their experiment and whether their nets share one init, whatever their
+losses. A second run of a family and seed is a *replay*. A claim declares the :class:`Nets` it
+reads, and is judged where they are present; the plan only says what this repository trains.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from types import MappingProxyType
 
@@ -23,6 +29,7 @@ from tqdm.auto import tqdm
 
 from reproduce import experiments, pool
 from reproduce.config import LECTURE_LOSSES, RunConfig
+from reproduce.evidence import CannotJudge
 from reproduce.results import History, RunCache, RunResult
 
 FAMILIES = {
@@ -36,6 +43,7 @@ FAMILIES = {
 FIRST_SEED_ONLY = {"replicate"}
 # The families whose curves are their own: "replicate" repeats regression's first seed.
 DISTINCT_FAMILIES = tuple(f for f in FAMILIES if f not in FIRST_SEED_ONLY)
+MIN_SEEDS = 2  # claims are judged over seeds: a spread needs two
 
 
 def study_configs(
@@ -98,51 +106,187 @@ def _cached(cache: RunCache, train, config: RunConfig) -> RunResult:
 
 
 def family_of(config: RunConfig) -> str:
-    """Which family a config belongs to, from its fields."""
-    for family, fields in FAMILIES.items():
-        if all(getattr(config, k) == v for k, v in fields.items()) and (
-            config.shared_init == fields.get("shared_init", False)
-        ):
+    """The family a run belongs to: its experiment and whether its nets share one init.
+
+    Losses do not matter: a course's regression run of ``mse`` and ``l1`` alone is as much a
+    ``regression`` run as ours with the Lp nets beside them.
+    """
+    return _family(config.experiment, config.shared_init)
+
+
+def _family(experiment: str, shared_init: bool) -> str:
+    for family in DISTINCT_FAMILIES:
+        fields = FAMILIES[family]
+        if (fields["experiment"], fields.get("shared_init", False)) == (experiment, shared_init):
             return family
-    raise ValueError(f"{config.label()} with losses {config.losses} is not a run of the study")
+    return f"{experiment}_shared_init"  # trained by nobody here, read by no claim, still accepted
+
+
+def init_index(config: RunConfig, loss: str) -> int:
+    """Which draw from the seed a net starts from: its place in ``losses``, or the first one's
+    under a shared init. Two nets of one experiment and seed with the same loss and draw are
+    the same training twice, and must give the same bits (a replay)."""
+    return 0 if config.shared_init else config.losses.index(loss)
+
+
+@dataclass(frozen=True)
+class Nets:
+    """Nets a claim reads: those trained with ``losses`` in one family, over every seed it has.
+
+    ``replayed``: one of them also trained again, in a separate run of the same seed and init
+    (what tells "randomly initialised nets start apart" from run-to-run noise).
+    """
+
+    experiment: str
+    losses: tuple[str, ...]
+    shared_init: bool = False
+    replayed: bool = False
+
+    @property
+    def family(self) -> str:
+        return _family(self.experiment, self.shared_init)
+
+    def describe(self) -> str:
+        shared = " from one shared init" if self.shared_init else ""
+        replay = ", one of them trained twice from one seed and init" if self.replayed else ""
+        return f"{self.experiment} nets {' '.join(self.losses)}{shared}{replay}"
+
+    def missing_from(self, study: Study) -> str | None:
+        """None where ``study`` holds these nets over >= 2 seeds; else what is missing."""
+        runs = study.runs.get(self.family, [])
+        absent = [loss for loss in self.losses if not runs or any(loss not in r.histories for r in runs)]
+        if absent:
+            return f"needs {self.describe()}; the results have no {' '.join(absent)} {self.family} nets"
+        if len(runs) < MIN_SEEDS:
+            return f"needs {self.describe()} over at least {MIN_SEEDS} seeds; the results have {len(runs)}"
+        if self.replayed and not study.replay_pairs(self.family, self.losses):
+            return (
+                f"needs {self.describe()}; the results hold no second run of a seed with one of "
+                "them from the same init, so different starts cannot be told from run-to-run noise"
+            )
+        return None
+
+    def trained_by(self) -> tuple[str, ...]:
+        """The families of this repository's plan that train these nets (and their replay)."""
+        own = [
+            f
+            for f in DISTINCT_FAMILIES
+            if _family(FAMILIES[f]["experiment"], FAMILIES[f].get("shared_init", False)) == self.family
+            and set(self.losses) <= set(FAMILIES[f]["losses"])
+        ]
+        if not own or not self.replayed:
+            return tuple(own)
+        mine = RunConfig.at_scale(**FAMILIES[own[0]])
+        replays = [
+            f
+            for f in FAMILIES
+            if f != own[0]
+            and FAMILIES[f]["experiment"] == self.experiment
+            and any(
+                loss in FAMILIES[f]["losses"]
+                and init_index(RunConfig.at_scale(**FAMILIES[f]), loss) == init_index(mine, loss)
+                for loss in self.losses
+            )
+        ]
+        return (own[0], *replays[:1])
+
+
+def families_for(nets: Sequence[Nets]) -> tuple[str, ...]:
+    """The plan's families that train every net in ``nets``, in the plan's order."""
+    needed = {family for n in nets for family in n.trained_by()}
+    return tuple(f for f in FAMILIES if f in needed)
 
 
 @dataclass
 class Study:
-    """Results of the study's runs: ``study.curves("classification", "ce", "accuracy")``."""
+    """Results grouped by family: ``study.curves("classification", "ce", "accuracy")``.
 
-    runs: dict[str, list[RunResult]]  # family -> one result per seed, in seed order
+    ``runs``: per family, one run per seed (the one with the most nets), in seed order;
+    ``replays``: every further run of a family and seed, kept for the replay checks.
+    """
+
+    runs: dict[str, list[RunResult]]
+    replays: list[RunResult] = field(default_factory=list)
 
     @classmethod
     def of(cls, results: Sequence[RunResult]) -> Study:
         runs: dict[str, list[RunResult]] = {}
-        for result in sorted(results, key=lambda r: r.config.seed):
-            runs.setdefault(family_of(result.config), []).append(result)
-        return cls(runs)
+        replays = []
+        for result in sorted(results, key=_first_runs_first):
+            seeds = runs.setdefault(family_of(result.config), [])
+            if any(r.config.seed == result.config.seed for r in seeds):
+                replays.append(result)
+            else:
+                seeds.append(result)
+        order = list(FAMILIES)
+        runs = {
+            f: runs[f] for f in sorted(runs, key=lambda f: (order.index(f) if f in order else len(order), f))
+        }
+        return cls(runs, replays)
 
     @property
     def results(self) -> list[RunResult]:
-        """Every run, family by family."""
-        return [run for family in self.runs.values() for run in family]
+        """Every run, family by family, then the replays."""
+        return [run for family in self.runs.values() for run in family] + self.replays
+
+    def placed(self) -> list[tuple[str, RunResult]]:
+        """(folder, run) for saving: a replay has its original's label, so it goes to ``replicate``."""
+        return [(f, r) for f, runs in self.runs.items() for r in runs] + [
+            ("replicate", r) for r in self.replays
+        ]
 
     @property
     def seeds(self) -> list[int]:
-        return sorted({r.config.seed for family in self.runs.values() for r in family})
+        return sorted({r.config.seed for r in self.results})
 
     @property
     def scale(self) -> str:
-        return next(iter(self.runs.values()))[0].config.scale
+        return self.results[0].config.scale
 
     @property
     def dataset(self) -> str:
-        return next(iter(self.runs.values()))[0].config.dataset
+        return self.results[0].config.dataset
 
     def histories(self, family: str, loss: str) -> list[History]:
-        """One history per seed for ``loss``'s replica in ``family``'s runs."""
-        if family not in self.runs:
-            raise KeyError(f"the study has no {family!r} runs; it has {sorted(self.runs)}")
-        return [run.histories[loss] for run in self.runs[family]]
+        """One history per seed for ``loss``'s net in ``family``'s runs."""
+        runs = self.runs.get(family, [])
+        if not runs or any(loss not in r.histories for r in runs):
+            have = sorted({loss for r in runs for loss in r.histories})
+            raise MissingNets(f"the results have no {loss} net in every {family} run (they have {have})")
+        return [run.histories[loss] for run in runs]
 
     def curves(self, family: str, loss: str, measure: str) -> list[list[float]]:
         """Per seed, the per-epoch values of ``measure`` (``train_loss`` or a test measure)."""
         return [h.curve(measure) for h in self.histories(family, loss)]
+
+    def replay_pairs(self, family: str, losses: Sequence[str]) -> list[tuple[str, History, History]]:
+        """(which, first, replay): each of ``family``'s nets with ``losses`` trained again in
+        another run of the same experiment and seed, from the same init."""
+        pairs = []
+        for original in self.runs.get(family, []):
+            for other in self.results:
+                same_run = (other.config.experiment, other.config.seed) == (
+                    original.config.experiment,
+                    original.config.seed,
+                )
+                if other is original or not same_run:
+                    continue
+                for loss in losses:
+                    if (
+                        loss in original.histories
+                        and loss in other.histories
+                        and init_index(original.config, loss) == init_index(other.config, loss)
+                    ):
+                        runs = " and ".join(" ".join(r.config.losses) for r in (original, other))
+                        which = f"seed {original.config.seed}'s {loss} net (in the runs of {runs})"
+                        pairs.append((which, original.histories[loss], other.histories[loss]))
+        return pairs
+
+
+def _first_runs_first(result: RunResult) -> tuple:
+    """A seed's run with the most nets is its family's first run; the others are replays."""
+    return (result.config.seed, -len(result.config.losses), result.config.losses)
+
+
+class MissingNets(CannotJudge):
+    """A claim read nets the results do not hold."""

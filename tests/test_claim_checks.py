@@ -8,14 +8,16 @@ tests can fail, and that each check reads the numbers its claim is about.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import math
 
 import pytest
 
 from reproduce.claims import BY_ID, CLAIMS
 from reproduce.config import RunConfig
-from reproduce.evidence import REFUTED, REPRODUCED
+from reproduce.evidence import NOT_JUDGED, REFUTED, REPRODUCED
 from reproduce.results import History, RunResult
-from reproduce.study import FAMILIES, FIRST_SEED_ONLY, Study
+from reproduce.study import FAMILIES, FIRST_SEED_ONLY, Study, family_of
 
 SEEDS = (0, 1, 2)
 
@@ -137,3 +139,73 @@ def test_probed_check_refutes_a_measurement_that_violates_it(claim, probed):
     claim.violate(measurement)
     evidence = claim.check(None, claim.bounds_at(None, None), measurement)
     assert evidence.verdict == REFUTED, evidence.summary
+
+
+def only_the_nets_of(claim, study: Study) -> Study:
+    """The study cut down to exactly the nets the claim declares: in their family, and for a
+    replayed one in any run of its experiment (the replay may be another family's, as for B3)."""
+
+    def wanted(config, loss):
+        return any(
+            loss in n.losses
+            and (family_of(config) == n.family or (n.replayed and config.experiment == n.experiment))
+            for n in claim.nets
+        )
+
+    kept = []
+    for result in study.results:
+        losses = tuple(loss for loss in result.config.losses if wanted(result.config, loss))
+        if losses:
+            config = dataclasses.replace(result.config, losses=losses)
+            kept.append(RunResult(config, {k: result.histories[k] for k in losses}, {}, 0.0))
+    return Study.of(kept)
+
+
+@pytest.mark.parametrize("claim", TRAINED, ids=lambda c: c.name)
+def test_a_claim_reads_only_the_nets_it_declares(claim):
+    """Judged on its declared nets alone, a claim gives the verdict it gives on the whole study,
+    so what it says it reads (the not-judged reasons, the training plan) is what it reads."""
+    alone = claim.evaluate(only_the_nets_of(claim, synthetic_study("lecture")))
+    assert alone.verdict == REPRODUCED, alone.summary
+    violated = synthetic_study("lecture")
+    claim.violate(violated)
+    assert claim.evaluate(only_the_nets_of(claim, violated)).verdict == REFUTED
+
+
+@pytest.mark.parametrize("claim", TRAINED, ids=lambda c: c.name)
+def test_a_claim_missing_one_declared_net_is_not_judged_naming_it(claim):
+    nets = claim.nets[-1]
+    study = synthetic_study("lecture")
+    for result in study.results:
+        if family_of(result.config) == nets.family:
+            result.histories.pop(nets.losses[-1], None)
+    evidence = claim.evaluate(study)
+    assert evidence.verdict == NOT_JUDGED
+    assert (
+        f"needs {nets.describe()}; the results have no {nets.losses[-1]} {nets.family} nets"
+        == evidence.summary
+    )
+
+
+@pytest.mark.parametrize("claim", TRAINED, ids=lambda c: c.name)
+def test_nan_results_are_never_a_verdict(claim):
+    """A NaN in every curve of the nets it reads: "not judged", neither reproduced nor refuted."""
+    study = synthetic_study("lecture")
+    for result in study.results:
+        for h in result.histories.values():
+            h.train_loss[:] = [math.nan] * len(h.train_loss)
+            for curve in h.metrics.values():
+                curve[:] = [math.nan] * len(curve)
+            h.untrained.update(dict.fromkeys(h.untrained, math.nan))
+    assert claim.evaluate(study).verdict == NOT_JUDGED
+
+
+def test_a_replay_that_differs_leaves_the_init_claims_not_judged():
+    """An unseeded batch order: the nets start apart, but so would two runs of one net."""
+    study = synthetic_study("lecture")
+    study.replays[0].histories["mse"].train_loss[2] += 1e-3
+    evidence = BY_ID["A5"].evaluate(study)
+    assert evidence.verdict == NOT_JUDGED
+    assert evidence.summary.startswith(
+        "1 of 2 nets trained twice from one seed and init differ, e.g. seed 0's mse"
+    )

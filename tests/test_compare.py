@@ -8,12 +8,12 @@ from test_claim_checks import synthetic_study
 
 from reproduce import cli
 from reproduce.claims import BY_ID
-from reproduce.study import family_of
+from reproduce.compare import compare
 
 
 def save(study, folder):
-    for result in study.results:
-        result.save(folder / "runs" / family_of(result.config) / f"{result.config.label()}.json")
+    for family, result in study.placed():
+        result.save(folder / "runs" / family / f"{result.config.label()}.json")
     return folder
 
 
@@ -46,3 +46,62 @@ def test_a_folder_without_runs_is_one_line(tmp_path, capsys):
     )
     assert code == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def lecture_runs_only(study, keep=("mse", "l1")):
+    """The regression runs with only ``keep``'s nets, as another tool would train them."""
+    import dataclasses
+
+    from reproduce.study import Study
+
+    results = []
+    for result in study.runs["regression"]:
+        config = dataclasses.replace(result.config, losses=keep)
+        results.append(type(result)(config, {k: result.histories[k] for k in keep}, result.environment, 0.0))
+    return Study.of(results)
+
+
+def test_nets_are_matched_not_families(tmp_path):
+    """Results of the lecture's two autoencoders alone are judged against the baseline's same nets."""
+    baseline = save(synthetic_study(), tmp_path / "a")
+    results = save(lecture_runs_only(synthetic_study()), tmp_path / "b")
+    assert cli.main(["compare", str(baseline), str(results), "--out", str(tmp_path / "drift")]) == 0
+    report = json.loads((tmp_path / "drift" / "drift.json").read_text())
+    assert list(report["families"]) == ["regression"]
+    assert report["curves_judged"] == 2 * 7  # train_loss, 3 measures, 3 untrained measures per net
+    assert {c.split("/")[0] for c in report["families"]["regression"]["largest_shift_in_sds"]} == {
+        "mse",
+        "l1",
+    }
+    assert "14 curves judged" in (tmp_path / "drift" / "drift.md").read_text()
+
+
+def test_a_comparison_that_judges_no_curve_is_refused_naming_what_did_not_match(tmp_path, capsys):
+    baseline = synthetic_study()
+    del baseline.runs["regression"]
+    baseline.replays.clear()
+    code = cli.main(
+        [
+            "compare",
+            str(save(baseline, tmp_path / "a")),
+            str(save(lecture_runs_only(synthetic_study()), tmp_path / "b")),
+            "--out",
+            str(tmp_path / "drift"),
+        ]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "no curve could be judged: regression nets l1 mse: the reference has no regression runs" in err
+    assert "the results hold regression nets l1 mse, seeds 0 1 2" in err
+    assert not (tmp_path / "drift").exists()
+
+
+def test_a_one_seed_baseline_family_is_named_not_silently_skipped(tmp_path):
+    baseline = synthetic_study()
+    baseline.runs["shared_init"] = baseline.runs["shared_init"][:1]
+    report = compare(baseline, synthetic_study())
+    assert "shared_init" not in report["families"]
+    assert report["not_judged"] == [
+        "shared_init nets ce nll: the reference has 1 seed, no spread to judge by"
+    ]

@@ -1,7 +1,18 @@
+import math
+
 import pytest
 import scipy.stats
 
-from reproduce.evidence import fmt, over_seeds, rank_correlation
+from reproduce.evidence import (
+    NOT_JUDGED,
+    Evidence,
+    fmt,
+    has_nan,
+    highest,
+    lowest,
+    over_seeds,
+    rank_correlation,
+)
 
 
 def test_over_seeds_uses_the_sample_sd():
@@ -31,3 +42,19 @@ def test_rank_correlation_needs_two_epochs():
 
 def test_fmt_shows_mean_sd_n_and_range():
     assert fmt(over_seeds([1.0, 3.0]), 1) == "2.0 ± 1.4 (n=2, 1.0..3.0)"
+
+
+NAN = float("nan")
+
+
+@pytest.mark.parametrize("values", [[NAN, NAN, NAN], [1.0, NAN, 3.0], [1.0, 2.0, NAN], [NAN, 1.0]])
+def test_no_statistic_is_finite_from_a_nan(values):
+    """Python's min, max and sorted skip or misplace a NaN; these must not."""
+    assert all(math.isnan(v) for k, v in over_seeds(values).items() if k != "n")
+    assert math.isnan(rank_correlation(values))
+    assert math.isnan(lowest(values)) and math.isnan(highest(values))
+
+
+def test_evidence_without_a_verdict_is_not_judged():
+    assert Evidence(None, "the results hold no replay").verdict == NOT_JUDGED
+    assert has_nan({"a": [1.0, {"b": NAN}]}) and not has_nan({"a": [1.0, {"b": math.inf}]})

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from reproduce.evidence import REPRODUCED, Evidence, fmt, over_seeds, rank_correlation
+from reproduce.config import LECTURE_DATASET
+from reproduce.evidence import REPRODUCED, CannotJudge, Evidence, fmt, has_nan, over_seeds, rank_correlation
 from reproduce.results import History
-from reproduce.study import Study
+from reproduce.study import Nets, Study, families_for
 
 ANY = "any"  # a setting key that matches every dataset and scale
 
@@ -62,9 +63,15 @@ class Claim:
     violate: Callable[[Study], object] | None  # negative control: breaks a study the claim holds on
     expected: str | Mapping[str, str] = REPRODUCED  # a verdict, or one per setting
     bounds: Mapping[str, Bounds] = field(default_factory=lambda: NO_BOUNDS)
-    families: tuple[str, ...] = ()  # study runs it reads; () = needs no training
+    nets: tuple[Nets, ...] = ()  # the nets its evidence reads; () = needs no training
     probe: Callable[[], dict] | None = None  # reproduce.probes: a measurement of its own
     mnist_numbers: str = ""  # which bound quotes the lecture's MNIST numbers, if one does
+    quoted: str = ""  # that number as the lecture says it ("around 0.4"), judged on MNIST at lecture scale
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        """The runs of this repository's study that train its nets (() = needs no training)."""
+        return families_for(self.nets)
 
     @property
     def name(self) -> str:
@@ -81,19 +88,53 @@ class Claim:
 
     def setting(self, study: Study | None) -> tuple[str | None, str | None]:
         """(dataset, scale) of the study, or (None, None) for a claim that needs no training."""
-        return (study.dataset, study.scale) if study is not None and self.families else (None, None)
+        return (study.dataset, study.scale) if study is not None and self.nets else (None, None)
+
+    def missing(self, study: Study) -> str | None:
+        """Why the study cannot inform this claim (nets it reads are absent), or None."""
+        return next((why for nets in self.nets if (why := nets.missing_from(study))), None)
 
     def evaluate(self, study: Study | None) -> Evidence:
-        """Run the claim's probe, if any, then its check on the study."""
+        """Run the claim's probe, if any, then its check on the study.
+
+        Evidence that cannot be formed (nets absent, a replay that is not one, a NaN) is
+        "not judged", with the reason: never a verdict either way.
+        """
         bounds = self.bounds_at(*self.setting(study))
-        study = study if self.families else None
-        if self.probe is None:
-            return self.check(study, bounds)
-        return self.check(study, bounds, self.probe())
+        study = study if self.nets else None
+        try:
+            why = self.missing(study) if study is not None else None
+            if why:
+                raise CannotJudge(why)
+            evidence = (
+                self.check(study, bounds) if self.probe is None else self.check(study, bounds, self.probe())
+            )
+        except CannotJudge as reason:
+            return Evidence(None, str(reason))
+        if has_nan(evidence.numbers):
+            return Evidence(
+                None, f"its evidence holds NaN, so no verdict: {evidence.summary}", evidence.numbers
+            )
+        return evidence
+
+    def caveat(self, dataset: str | None, scale: str | None) -> str:
+        """Where a quoted number is judged against a band measured in another setting, say so."""
+        if not self.quoted or (dataset, scale) in ((LECTURE_DATASET, "lecture"), (None, None)):
+            return ""
+        where = ("" if dataset == LECTURE_DATASET else f"on {dataset} ") + f"at {scale} scale"
+        return (
+            f"{where} (bounds measured there; the lecture's {self.quoted} is judged on "
+            f"{LECTURE_DATASET.upper()} at lecture scale only)"
+        )
+
+    def not_judged(self, why: str) -> Judgement:
+        """This claim, not judged for the reason given (a probe's claim on results from elsewhere)."""
+        return Judgement(self, Evidence(None, why), self.expected_at(None, None))
 
     def judge(self, study: Study | None) -> Judgement:
         """Measure the claim on the study and set the verdict beside the expected one."""
-        return Judgement(self, self.evaluate(study), self.expected_at(*self.setting(study)))
+        setting = self.setting(study)
+        return Judgement(self, self.evaluate(study), self.expected_at(*setting), self.caveat(*setting))
 
 
 @dataclass(frozen=True)
@@ -102,15 +143,22 @@ class Judgement:
     evidence: Evidence
     expected: str
 
+    caveat: str = ""  # Claim.caveat of the setting it was judged in
+
     @property
     def as_expected(self) -> bool:
         return self.evidence.verdict == self.expected
+
+    @property
+    def verdict(self) -> str:
+        """The verdict with its caveat: "reproduced at smoke scale (bounds measured there; ...)"."""
+        return f"{self.evidence.verdict} {self.caveat}" if self.caveat else self.evidence.verdict
 
     def explain(self) -> str:
         c = self.claim
         return (
             f"{c.name} ({c.at}) was expected {self.expected} and measured "
-            f"{self.evidence.verdict}.\n  lecture: {c.quote!r}\n  reading: {c.reading}\n"
+            f"{self.verdict}.\n  lecture: {c.quote!r}\n  reading: {c.reading}\n"
             f"  evidence: {self.evidence.summary}"
         )
 

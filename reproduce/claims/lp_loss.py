@@ -10,7 +10,7 @@ from __future__ import annotations
 from reproduce import probes
 from reproduce.claims.claim import ANY, Bounds, Claim, seeds_where
 from reproduce.evidence import Evidence, fmt, over_seeds
-from reproduce.study import Study
+from reproduce.study import Nets, Study
 
 
 # --- A8 ------------------------------------------------------------------------------------------
@@ -126,7 +126,7 @@ B8 = Claim(
             min_gain=0.10,
         ),
     },
-    families=("regression",),
+    nets=(Nets("regression", ("lp3",)),),
     probe=probes.lp3_gradcheck,
 )
 
