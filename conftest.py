@@ -65,6 +65,11 @@ def pytest_addoption(parser):
         help=f"folder holding MNIST/raw and FashionMNIST/raw (default: ${data.ENV_VAR})",
     )
     group.addoption(
+        "--mistakes-at-lecture-scale",
+        action="store_true",
+        help="also train tests/test_tiers.py's smallest mistakes at lecture scale (about 20 minutes)",
+    )
+    group.addoption(
         "--run-cache",
         default=None,
         help=f"folder for trained runs shared by tests, workers and the CLI (default: {default_cache_dir()})",

@@ -2,7 +2,7 @@
 
     python tests/baseline_noise.py seeds ~/.cache/lecture22/measure/smoke    # seed-to-seed sd
     python tests/baseline_noise.py threads smoke 0 1 2                       # 1 vs 2 CPU threads
-    python tests/baseline_noise.py false-alarms smoke mnist 20               # distribution tier
+    python tests/baseline_noise.py power lecture mnist 100-112 [--fresh 3] [--reference 3]
 
 ``seeds`` reads saved runs (RunResult JSON, one per family and seed) and prints, per measure,
 the spread over seeds of every (family, loss, epoch) value: the smallest and the median sd,
@@ -14,15 +14,19 @@ of one seed's worth.
 plus once more under 2 threads to confirm a rerun is bit-identical, and prints per measure the
 worst absolute and relative difference. The tolerances must absorb these. Not a test: it trains.
 
-``false-alarms`` measures the distribution tier's false-alarm rate by resampling seeds: it trains
-(or takes from the run cache) seeds 0..N-1 at one thread, as the tests do, splits them in two
-halves, builds a reference from each half and judges every 3-seed subset of the other half
-against it, per baseline family. A false alarm is a subset with any significant value.
+``power`` measures the distribution tier's false alarms and power by resampling seeds: it trains
+(or takes from the run cache) the seeds at one thread, as the tests do, and judges every
+``--fresh``-seed subset (3: what the tests train) against a reference of the other seeds, per
+baseline family, for each candidate statistic. A false alarm is a subset with any significant
+summary. Power: the same subsets with one curve moved by d reference sds, in its final value or
+in every epoch, caught where the family fails.
 """
 
 from __future__ import annotations
 
+import copy
 import itertools
+import random
 import statistics
 import sys
 from collections import defaultdict
@@ -98,33 +102,101 @@ def thread_difference(scale: str, seeds: list[int]) -> None:
         print(f"  {measure:24s} max |diff| {absolute:.3g}  max |diff|/|value| {relative:.3g}")
 
 
-def false_alarms(scale: str, dataset: str, n_seeds: int) -> None:
+def every_epoch(curve: list[float]) -> dict[str, float]:
+    """The alternative the tier used before: every epoch's value tested on its own."""
+    return {"value": curve[0]} if len(curve) == 1 else {f"epoch {e}": v for e, v in enumerate(curve, 1)}
+
+
+def final_only(curve: list[float]) -> dict[str, float]:
+    """The other alternative: only each curve's final value."""
+    return {"value": curve[0]} if len(curve) == 1 else {"final": curve[-1]}
+
+
+STATISTICS = {
+    "final + mean (chosen)": distribution.summaries,
+    "every epoch": every_epoch,
+    "final only": final_only,
+}
+SHIFTS_IN_SDS = (1, 2, 3, 5)
+MAX_SUBSETS = 2000  # judged for false alarms; more fresh seeds than 3 have more subsets than this
+
+
+def shifted(docs: dict, key: str, sds: list[float], d: float, whole_curve: bool) -> dict:
+    """Copies of the seeds' documents with curve ``key`` moved by ``d`` reference sds: its final
+    epoch, or every epoch (each by its own epoch's sd)."""
+    loss, name = key.split("/", 1)
+    out = {}
+    for seed, doc in docs.items():
+        history = copy.deepcopy(doc["histories"][loss])
+        curve = history["train_loss"] if name == "train_loss" else history["metrics"][name]
+        for e in range(len(curve)) if whole_curve else (len(curve) - 1,):
+            curve[e] += d * sds[e]
+        out[seed] = {"histories": doc["histories"] | {loss: history}}
+    return out
+
+
+def power(scale: str, dataset: str, seeds: list[int], fresh: int, subsets: int, size: int | None) -> None:
+    """False alarms and power of each statistic, every ``fresh``-seed subset against the others
+    (or against the first ``size`` of them: the lecture's reference had 3 seeds before issue 18).
+
+    False alarms: a subset of unshifted seeds with any significant summary (Holm, ALPHA, per
+    family). Power: in ``subsets`` of those subsets (every one where there are fewer), every
+    curve of several epochs shifted by d reference sds, in its final value or in every epoch,
+    and counted as caught where the family fails.
+    """
     torch.set_num_threads(1)
     study = train_study(
-        range(n_seeds),
+        seeds,
         data_dir=data.resolve_data_dir(None),
         cache=RunCache(default_cache_dir()),
         scale=scale,
         dataset=dataset,
         families=BASELINE_FAMILIES,
     )
-    half = n_seeds // 2
-    print(f"{dataset} {scale}: reference from {half} seeds, every 3-seed subset of the other {half} judged")
+    every = list(itertools.combinations(sorted(str(s) for s in seeds), fresh))
+    every = random.Random(0).sample(every, min(MAX_SUBSETS, len(every)))  # all of C(20, 3) = 1140
+    sample = random.Random(0).sample(every, min(subsets, len(every)))
+    print(
+        f"{dataset} {scale}: {len(seeds)} seeds ({seeds[0]}..{seeds[-1]}); {len(every)} {fresh}-seed subsets "
+        f"judged against {size or len(seeds) - fresh} of the other seeds; power over {len(sample)} "
+        f"of them x every curve; alpha {distribution.ALPHA} per family"
+    )
+    header = " ".join(f"{d:>4}" for d in SHIFTS_IN_SDS)
+    print(
+        f"  {'family':15s} {'statistic':22s} {'tests':>5s} {'false alarms':>18s} "
+        f"| final, d = {header} | curve, d = {header}"
+    )
     for family in BASELINE_FAMILIES:
         docs = seeds_doc(study, family)
-        seeds = sorted(docs, key=int)
-        alarms, trials, smallest_p = 0, 0, 1.0
-        for ref_half, judged_half in ((seeds[:half], seeds[half:]), (seeds[half:], seeds[:half])):
-            reference = distribution.reference({s: docs[s] for s in ref_half})
-            for subset in itertools.combinations(judged_half, 3):
-                found = distribution.shifts({s: docs[s] for s in subset}, reference)
+        for name, statistic in STATISTICS.items():
+            alarms, smallest_p, caught = 0, 1.0, {}
+            for subset in every:
+                others = [s for s in sorted(docs, key=int) if s not in subset][:size]
+                reference = distribution.reference({s: docs[s] for s in others}, statistic)
+                found = distribution.shifts({s: docs[s] for s in subset}, reference, statistic=statistic)
                 smallest_p = min(smallest_p, min(f.p for f in found))
                 alarms += bool(distribution.significant(found))
-                trials += 1
-        print(
-            f"  {family:15s} false alarms {alarms}/{trials} "
-            f"(smallest p {smallest_p:.2g}, alpha {distribution.ALPHA})"
-        )
+                if subset not in sample:
+                    continue
+                for key, stats in reference["curves"].items():
+                    if len(stats["sd"]) < 2:
+                        continue
+                    for d, whole in itertools.product(SHIFTS_IN_SDS, (False, True)):
+                        moved = shifted({s: docs[s] for s in subset}, key, stats["sd"], d, whole)
+                        hit = bool(
+                            distribution.significant(
+                                distribution.shifts(moved, reference, statistic=statistic)
+                            )
+                        )
+                        caught.setdefault((d, whole), []).append(hit)
+            rates = {k: sum(v) / len(v) for k, v in caught.items()}
+            final = " ".join(f"{rates[d, False]:4.0%}" for d in SHIFTS_IN_SDS)
+            curve = " ".join(f"{rates[d, True]:4.0%}" for d in SHIFTS_IN_SDS)
+            print(
+                f"  {family:15s} {name:22s} {len(found):5d} {alarms:5d}/{len(every):<5d} p>={smallest_p:.0e}"
+                f" |            {final} |            {curve}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":
@@ -132,7 +204,11 @@ if __name__ == "__main__":
         seed_spread(Path(sys.argv[2]).expanduser())
     elif sys.argv[1:2] == ["threads"]:
         thread_difference(sys.argv[2], [int(s) for s in sys.argv[3:]])
-    elif sys.argv[1:2] == ["false-alarms"]:
-        false_alarms(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    elif sys.argv[1:2] == ["power"]:
+        first, last = (int(x) for x in sys.argv[4].split("-"))
+        options = dict(zip(sys.argv[5::2], sys.argv[6::2]))
+        fresh, subsets = int(options.get("--fresh", 3)), int(options.get("--subsets", 60))
+        size = int(options["--reference"]) if "--reference" in options else None
+        power(sys.argv[2], sys.argv[3], list(range(first, last + 1)), fresh, subsets, size)
     else:
         sys.exit(__doc__)

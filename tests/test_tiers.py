@@ -6,6 +6,11 @@ result as a run in another environment would be judged: the distribution tier ag
 committed reference, and every trained claim against its expected verdict. Every mistake must
 fail one of them; the unmodified code on seeds the reference never saw must pass both.
 Slow: six smoke studies (about 3 minutes on 2 cores).
+
+At lecture scale the two smallest mistakes (SSIM's K2 0.05, pixels / 256) train the regression
+runs of seeds 0 1 2 and must fail the distribution tier against the lecture reference (13 seeds
+no test trains). About 20 minutes on 2 cores, so outside the default run:
+``pytest tests/test_tiers.py --mistakes-at-lecture-scale``.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import pytest
 
 from reproduce import distribution
 from reproduce.claims import CLAIMS
+
+BY_NAME = {c.name: c for c in CLAIMS}
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINES = ROOT / "baselines" / "cpu" / "mnist" / "test_baselines"
@@ -40,27 +47,35 @@ MISTAKES = {  # name: (file, the line as it is, the line with the mistake)
     ),
     "pixel-scaling": ("data.py", "images.float().div(255)", "images.float().div(256)"),
 }
+LECTURE_MISTAKES = ("ssim-constant", "pixel-scaling")  # the smallest: they move few curves
 STUDY = """
 import json, sys, torch
 from reproduce import data
 from reproduce.claims import CLAIMS
 from reproduce.results import RunCache
-from reproduce.study import FAMILIES, train_study
+from reproduce.study import train_study
 torch.set_num_threads(1)
-seeds, cache, data_dir = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
-study = train_study(seeds, data_dir=data_dir, cache=RunCache(cache), scale="smoke", families=tuple(FAMILIES))
-verdicts = {c.name: c.evaluate(study).verdict for c in CLAIMS if c.families}
+seeds, cache, data_dir, scale, families = json.loads(sys.argv[1]), *sys.argv[2:5], json.loads(sys.argv[5])
+workers = 2 if scale == "lecture" else 1  # the smoke cases run beside others under -n 2
+study = train_study(
+    seeds, data_dir=data_dir, cache=RunCache(cache), scale=scale, families=families, workers=workers
+)
+judged = [c for c in CLAIMS if c.families and set(c.families) <= set(families)]
+verdicts = {c.name: c.evaluate(study).verdict for c in judged}
 runs = {f: {str(r.config.seed): {"histories": {k: vars(h) for k, h in r.histories.items()}}
-            for r in study.runs[f]} for f in ("regression", "classification", "shared_init")}
+            for r in study.runs[f]} for f in study.runs}
 print(json.dumps({"verdicts": verdicts, "runs": runs}))
 """
 
 
-def smoke_study(package: Path, seeds, data_dir: Path, tmp_path: Path) -> dict:
-    """The smoke study trained by the ``reproduce`` package at ``package``'s parent."""
+def study(package: Path, seeds, data_dir: Path, tmp_path: Path, scale="smoke", families=FAMILIES) -> dict:
+    """The study trained by the ``reproduce`` package at ``package``'s parent (the replicate run
+    too at smoke scale: claim A5 reads it)."""
+    families = [*families, "replicate"] if scale == "smoke" else list(families)
     env = os.environ | {"PYTHONPATH": str(package.parent), "OMP_NUM_THREADS": "1"}
+    args = [json.dumps(list(seeds)), str(tmp_path / "runs"), str(data_dir), scale, json.dumps(families)]
     done = subprocess.run(
-        [sys.executable, "-c", STUDY, json.dumps(list(seeds)), str(tmp_path / "runs"), str(data_dir)],
+        [sys.executable, "-c", STUDY, *args],
         capture_output=True,
         text=True,
         env=env,
@@ -71,35 +86,55 @@ def smoke_study(package: Path, seeds, data_dir: Path, tmp_path: Path) -> dict:
     return json.loads(done.stdout.splitlines()[-1])
 
 
-def failures(study: dict) -> list[str]:
+def failures(trained: dict, scale: str = "smoke") -> list[str]:
     """What the gate says with the exact tier in drift mode: distribution shifts, claim flips."""
     found = []
-    for family in FAMILIES:
-        stored = json.loads((BASELINES / f"test_curves[cpu-smoke-mnist-{family}].json").read_text())
-        shifts = distribution.significant(distribution.shifts(study["runs"][family], stored["reference"]))
+    for family in set(FAMILIES) & set(trained["runs"]):
+        stored = json.loads((BASELINES / f"test_curves[cpu-{scale}-mnist-{family}].json").read_text())
+        shifts = distribution.significant(distribution.shifts(trained["runs"][family], stored["reference"]))
         found += [f"{family}: {s.describe()}" for s in shifts[:2]]
     found += [
-        f"{c.name} {study['verdicts'][c.name]}"
-        for c in CLAIMS
-        if c.families and study["verdicts"][c.name] != c.expected_at("mnist", "smoke")
+        f"{name} {verdict}"
+        for name, verdict in trained["verdicts"].items()
+        if verdict != BY_NAME[name].expected_at("mnist", scale)
     ]
     return found
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("mistake", sorted(MISTAKES))
-def test_a_small_mistake_fails_without_the_exact_tier(mistake, data_dir, tmp_path):
+def mistaken_copy(mistake: str, tmp_path: Path) -> Path:
+    """A copy of reproduce/ with the one-line mistake in it."""
     module, right, wrong = MISTAKES[mistake]
     package = tmp_path / "copy" / "reproduce"
     shutil.copytree(ROOT / "reproduce", package)
     source = (package / module).read_text()
     assert source.count(right) == 1, f"{module} no longer has {right!r}: update MISTAKES"
     (package / module).write_text(source.replace(right, wrong))
-    assert failures(smoke_study(package, (0, 1, 2), data_dir, tmp_path)), f"{mistake} went through both tiers"
+    return package
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mistake", sorted(MISTAKES))
+def test_a_small_mistake_fails_without_the_exact_tier(mistake, data_dir, tmp_path):
+    trained = study(mistaken_copy(mistake, tmp_path), (0, 1, 2), data_dir, tmp_path)
+    assert failures(trained), f"{mistake} went through both tiers"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mistake", LECTURE_MISTAKES)
+def test_a_small_mistake_at_lecture_scale_fails_the_distribution_tier(mistake, data_dir, tmp_path, request):
+    if not request.config.getoption("--mistakes-at-lecture-scale"):
+        pytest.skip(
+            "about 10 minutes each on 2 cores: pytest tests/test_tiers.py --mistakes-at-lecture-scale"
+        )
+    trained = study(
+        mistaken_copy(mistake, tmp_path), (0, 1, 2), data_dir, tmp_path, "lecture", ("regression",)
+    )
+    found = failures(trained, "lecture")
+    assert any(f.startswith("regression: ") for f in found), f"{mistake} went through the distribution tier"
 
 
 @pytest.mark.slow
 def test_the_unmodified_code_on_unseen_seeds_passes(data_dir, tmp_path):
     package = tmp_path / "copy" / "reproduce"
     shutil.copytree(ROOT / "reproduce", package)
-    assert failures(smoke_study(package, (10, 11, 12), data_dir, tmp_path)) == []
+    assert failures(study(package, (10, 11, 12), data_dir, tmp_path)) == []

@@ -9,7 +9,7 @@ judging it, as ``reproduce claims --dataset D --scale S --seeds ...`` does; "mea
 
 from __future__ import annotations
 
-from reproduce.claims.autoencoders import FASHION_COMMAND, inits_differ_and_replay
+from reproduce.claims.autoencoders import FASHION_COMMAND, inits_differ_and_replay, same_start
 from reproduce.claims.claim import ANY, Bounds, Claim, final, first, per_loss, seeds_where, summarize, trend
 from reproduce.evidence import Evidence, fmt, highest, over_seeds
 from reproduce.study import Nets, Study
@@ -152,8 +152,7 @@ B3 = Claim(
     "trained again from the same seed and init (the shared-init run's CE net) gives bit-identical "
     "curves, which rules out run-to-run noise as the reason they differ.",
     lambda study, _: inits_differ_and_replay(study, "classification", LOSSES, "accuracy"),
-    # Every net, replays too, starts at 10 %: the replays still agree, the starts do not differ.
-    lambda s: [h.untrained.__setitem__("accuracy", 10.0) for r in s.results for h in r.histories.values()],
+    same_start("accuracy", 10.0),
     nets=(Nets("classification", LOSSES, replayed=True),),
 )
 
