@@ -67,7 +67,7 @@ def judge_curves(results: Study, references: Mapping[str, Mapping]) -> dict:
                 f"{family} nets {' '.join(losses)}: the reference has {ref['n']} seed, no spread to judge by"
             )
             continue
-        have = set(distribution.curves_by_seed(fresh))
+        have = {key for key in distribution.curves_by_seed(fresh) if distribution.tested(key)}
         common = have & set(ref["curves"])
         absent = sorted({key.split("/")[0] for key in have - common})
         if absent:

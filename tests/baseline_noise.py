@@ -179,7 +179,7 @@ def power(scale: str, dataset: str, seeds: list[int], fresh: int, subsets: int, 
                 if subset not in sample:
                     continue
                 for key, stats in reference["curves"].items():
-                    if len(stats["sd"]) < 2:
+                    if len(stats["sd"]) < 2 or not distribution.tested(key):
                         continue
                     for d, whole in itertools.product(SHIFTS_IN_SDS, (False, True)):
                         moved = shifted({s: docs[s] for s in subset}, key, stats["sd"], d, whole)
