@@ -68,12 +68,12 @@ def test_nets_are_matched_not_families(tmp_path):
     assert cli.main(["compare", str(baseline), str(results), "--out", str(tmp_path / "drift")]) == 0
     report = json.loads((tmp_path / "drift" / "drift.json").read_text())
     assert list(report["families"]) == ["regression"]
-    assert report["curves_judged"] == 2 * 7  # train_loss, 3 measures, 3 untrained measures per net
+    assert report["curves_judged"] == 2 * 5  # train_loss, ssim, mae, untrained ssim and mae per net
     assert {c.split("/")[0] for c in report["families"]["regression"]["largest_shift_in_sds"]} == {
         "mse",
         "l1",
     }
-    assert "14 curves judged" in (tmp_path / "drift" / "drift.md").read_text()
+    assert "10 curves judged" in (tmp_path / "drift" / "drift.md").read_text()
 
 
 def test_a_comparison_that_judges_no_curve_is_refused_naming_what_did_not_match(tmp_path, capsys):

@@ -170,3 +170,17 @@ def test_an_enormous_or_undefined_shift_has_p_zero(t):
 @pytest.mark.parametrize("t", [0.0, 1e-170, -1e-200, 1e-9])
 def test_no_shift_or_a_vanishing_one_has_p_one(t):
     assert distribution.t_two_sided_p(t, 9) == 1.0
+
+
+def test_curves_far_from_normal_are_left_to_the_exact_tier():
+    """The first test image's SSIM and the diverging nll_raw control: no summaries, no test."""
+    ref_seeds, fresh = seeds_doc(10), seeds_doc(3, seed0=100)
+    for docs, level in ((ref_seeds, 0.4), (fresh, 0.9)):  # fresh: far off in both
+        for doc in docs.values():
+            ce = doc["histories"]["ce"]
+            ce["metrics"]["ssim_lecture"] = [level] * 4
+            doc["histories"]["nll_raw"] = {**ce, "train_loss": [level * 1e6] * 4}
+    ref = distribution.reference(ref_seeds)
+    assert "summaries" not in ref["curves"]["ce/ssim_lecture"] and ref["curves"]["ce/ssim_lecture"]["sd"]
+    assert not any(key.startswith("nll_raw/") for key in (s.curve for s in distribution.shifts(fresh, ref)))
+    assert distribution.significant(distribution.shifts(fresh, ref)) == []

@@ -232,7 +232,8 @@ def test_the_lectures_own_nets_get_a_verdict_for_every_claim_that_reads_only_the
     out = capsys.readouterr().out
     assert re.findall(r"^skipped (\w+)-", out, re.M) == sorted(set(records) - LECTURE_ONLY_JUDGED)
     curves = json.loads((tmp_path / "out" / "curves.json").read_text())
-    assert curves["curves_judged"] == 2 * 7 + 3 * 3  # per net: train_loss, 3 measures (+ untrained): 7 or 3
+    # Per net: train_loss, the measures and the untrained ones; the first image's SSIM is not tested.
+    assert curves["curves_judged"] == 2 * 5 + 3 * 3
     assert set(curves["families"]) == {"regression", "classification"} and not curves["not_judged"]
 
 
