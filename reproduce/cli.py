@@ -257,9 +257,10 @@ def cmd_claims(args) -> int:
             f"reproduce: {len(failures)} claim(s) differ from the expected verdict: {', '.join(failures)}",
             file=sys.stderr,
         )
-    if compare.shifted(curves):
+    shifted = compare.shifted(curves)
+    if shifted:
         print("reproduce: curves shifted beyond the reference distribution (see above)", file=sys.stderr)
-    return EXIT_MISMATCH if failures or compare.shifted(curves) else 0
+    return EXIT_MISMATCH if failures or shifted else 0
 
 
 def cmd_compare(args) -> int:

@@ -3,8 +3,8 @@
 For a maintainer at a torch bump, a new GPU or an edited notebook: both sides are folders of
 run JSONs as ``reproduce run``/``claims`` write them (``<dir>/runs/*.json``, or the folder
 itself). Nets are matched, not families: every net of the results (family, loss) that the
-baseline trained over at least 2 seeds is judged, curve by curve and epoch by epoch, against the
-baseline seeds' distribution, as the distribution tier judges a test run
+baseline trained over at least 2 seeds is judged, curve by curve (its final value and its mean
+over epochs), against the baseline seeds' distribution, as the distribution tier judges a test run
 (``reproduce.distribution``; Holm per family). The same judgement runs in ``reproduce claims
 --results`` against the reference shipped in the package. The report names each curve's largest
 shift in reference seed sds, the significant ones, how many curves were judged and which nets

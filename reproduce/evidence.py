@@ -8,7 +8,7 @@ by accident (Python's ``min`` and ``sorted`` silently skip or misplace a NaN).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 REPRODUCED, REFUTED, NOT_JUDGED = "reproduced", "refuted", "not judged"
@@ -37,15 +37,26 @@ class Evidence:
         return REPRODUCED if self.holds else REFUTED
 
 
+def first_float(value: object, where: Callable[[float], bool], path: tuple = ()) -> tuple | None:
+    """(location, number) of the first float inside nested dicts and lists for which ``where``
+    holds, the location as keys and indices; None if there is none."""
+    if isinstance(value, float):
+        return (path, value) if where(value) else None
+    children = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, (list, tuple))
+        else ()
+    )
+    return next(
+        (found for key, child in children if (found := first_float(child, where, (*path, key)))), None
+    )
+
+
 def has_nan(value: object) -> bool:
     """Whether a number, or any number inside nested dicts and lists, is NaN."""
-    if isinstance(value, float):
-        return math.isnan(value)
-    if isinstance(value, dict):
-        return any(has_nan(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(has_nan(v) for v in value)
-    return False
+    return first_float(value, math.isnan) is not None
 
 
 def over_seeds(values: Sequence[float]) -> dict[str, float]:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from reproduce.config import SCALES, RunConfig
 from reproduce.datasets import DATASETS
+from reproduce.evidence import first_float
 from reproduce.results import History, RunResult
 from reproduce.study import Study
 
@@ -54,22 +55,12 @@ def _field(path) -> str:
     return text.lstrip(".") or "(the document)"
 
 
-def non_finite(value: object, path: tuple = ()) -> tuple | None:
-    """The location of the first NaN or infinity in a JSON document, or None."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return path
-    children = (
-        value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-    )
-    return next((found for key, child in children if (found := non_finite(child, (*path, key)))), None)
-
-
 def validate(document: object, source: str) -> None:
     """Raise :class:`ResultsError` naming ``source`` and the field of the first schema error,
     or of the first NaN or infinity (JSON Schema's "number" lets both through)."""
-    where = non_finite(document)
-    if where is not None:
-        value = _at(document, where)
+    found = first_float(document, lambda x: not math.isfinite(x))
+    if found is not None:
+        where, value = found
         raise ResultsError(
             f"{source}: field {_field(where)} is {value}; results must be finite numbers "
             "(a net that diverged is a failed run, not a result)"
@@ -82,12 +73,6 @@ def validate(document: object, source: str) -> None:
     error = jsonschema.exceptions.best_match(validator.iter_errors(document))
     if error is not None:
         raise ResultsError(f"{source}: field {_field(error.absolute_path)}: {error.message}")
-
-
-def _at(document, path):
-    for key in path:
-        document = document[key]
-    return document
 
 
 def _scale_of(recipe: dict, source: str) -> str:

@@ -2,7 +2,7 @@
 
 One file per dataset and scale, ``reproduce/references/<dataset>-<scale>.json``, holding per
 family the ``reference`` of this repository's CPU baseline (mean, sd and n over seeds of every
-curve and epoch; ``reproduce.distribution``) and the environment it was made in. They are
+curve's summaries and every epoch; ``reproduce.distribution``) and the environment it was made in. They are
 copies, so that a gate installed with pip, outside this repository, judges a course's curves as
 the repository's own tests judge its runs; ``tests/test_references.py`` fails when a copy and its
 baseline differ. After the baselines change: ``python -m reproduce.references baselines/cpu``.

@@ -168,19 +168,16 @@ class Nets:
 
     def trained_by(self) -> tuple[str, ...]:
         """The families of this repository's plan that train these nets (and their replay)."""
-        own = [
-            f
-            for f in DISTINCT_FAMILIES
-            if _family(FAMILIES[f]["experiment"], FAMILIES[f].get("shared_init", False)) == self.family
-            and set(self.losses) <= set(FAMILIES[f]["losses"])
-        ]
-        if not own or not self.replayed:
-            return tuple(own)
-        mine = RunConfig.at_scale(**FAMILIES[own[0]])
+        own = self.family
+        if own not in DISTINCT_FAMILIES or not set(self.losses) <= set(FAMILIES[own]["losses"]):
+            return ()
+        if not self.replayed:
+            return (own,)
+        mine = RunConfig.at_scale(**FAMILIES[own])
         replays = [
             f
             for f in FAMILIES
-            if f != own[0]
+            if f != own
             and FAMILIES[f]["experiment"] == self.experiment
             and any(
                 loss in FAMILIES[f]["losses"]
@@ -188,7 +185,7 @@ class Nets:
                 for loss in self.losses
             )
         ]
-        return (own[0], *replays[:1])
+        return (own, *replays[:1])
 
 
 def families_for(nets: Sequence[Nets]) -> tuple[str, ...]:
