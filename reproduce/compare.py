@@ -15,6 +15,7 @@ no curve could be judged is refused: "no change" must mean something was compare
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -31,7 +32,27 @@ def load_runs(folder: Path) -> Study:
         raise ValueError(
             f"no run JSON files in {runs}; expected the runs/ folder that `reproduce claims` writes"
         )
-    return Study.of([RunResult.load(p) for p in paths])
+    return Study.of([run for path in paths for run in _runs_in(path)])
+
+
+def _runs_in(path: Path) -> list[RunResult]:
+    """The runs of one file: a run as ``reproduce run`` and ``claims`` write it, or a course
+    notebook's lecture22-results document (validated as ``claims --results`` validates it)."""
+    try:
+        document = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}: not JSON: {error}") from None
+    if isinstance(document, dict) and document.get("format") == "lecture22-results":
+        from reproduce import external
+
+        return external.load_results(path)
+    try:
+        return [RunResult.from_dict(document)]
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise ValueError(
+            f"{path}: neither a run JSON (as reproduce run and claims write them) nor lecture22-results: "
+            f"{error}"
+        ) from None
 
 
 def seeds_doc(study: Study, family: str) -> dict:
@@ -107,6 +128,12 @@ def compare(baseline: Study, results: Study) -> dict:
     """The drift report as data: the curves judged, then claims and environment."""
     from reproduce.claims import CLAIMS
 
+    settings = [(s.dataset, s.scale) for s in (baseline, results)]
+    if settings[0] != settings[1]:
+        raise ValueError(
+            f"the baseline is {settings[0][0]} at {settings[0][1]} scale, the results {settings[1][0]} "
+            f"at {settings[1][1]} scale: curves compare only within one dataset and scale"
+        )
     report = judge_curves(results, references_of(baseline))
     if not report["curves_judged"]:
         raise ValueError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from test_claim_checks import synthetic_study
@@ -105,3 +106,50 @@ def test_a_one_seed_baseline_family_is_named_not_silently_skipped(tmp_path):
     assert report["not_judged"] == [
         "shared_init nets ce nll: the reference has 1 seed, no spread to judge by"
     ]
+
+
+def results_document(study) -> dict:
+    """The study's runs in the lecture22-results format, as a course's notebook writes them."""
+    return {
+        "format": "lecture22-results",
+        "version": 1,
+        "notebook": "course.ipynb",
+        "recipe": {"dataset": "mnist", "train_size": 60000, "test_size": 10000, "epochs": 10,
+                   "batch_size": 100, "lr": 1e-4},
+        "runs": [
+            {"experiment": r.config.experiment, "seed": r.config.seed, "losses": list(r.config.losses),
+             "shared_init": r.config.shared_init,
+             "histories": {k: dataclasses.asdict(h) for k, h in r.histories.items()}}
+            for r in lecture_runs_only(synthetic_study()).results
+        ],
+    }  # fmt: skip
+
+
+def test_a_course_notebooks_results_compare_against_a_baseline(tmp_path):
+    (tmp_path / "course").mkdir()
+    (tmp_path / "course" / "lecture22-results.json").write_text(
+        json.dumps(results_document(synthetic_study()))
+    )
+    baseline = save(synthetic_study(), tmp_path / "a")
+    assert (
+        cli.main(["compare", str(baseline), str(tmp_path / "course"), "--out", str(tmp_path / "drift")]) == 0
+    )
+    assert json.loads((tmp_path / "drift" / "drift.json").read_text())["curves_judged"] == 2 * 5
+
+
+def test_a_file_that_is_no_run_is_one_line_naming_it(tmp_path, capsys):
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.json").write_text('{"foo": 1}')
+    baseline = save(synthetic_study(), tmp_path / "a")
+    assert cli.main(["compare", str(baseline), str(tmp_path / "other"), "--out", str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "other/notes.json: neither a run JSON" in err
+
+
+def test_another_scale_is_refused_not_compared(tmp_path, capsys):
+    baseline = save(synthetic_study("lecture"), tmp_path / "a")
+    results = save(synthetic_study("smoke"), tmp_path / "b")
+    assert cli.main(["compare", str(baseline), str(results), "--out", str(tmp_path / "d")]) == 2
+    assert (
+        "the baseline is mnist at lecture scale, the results mnist at smoke scale" in capsys.readouterr().err
+    )
