@@ -43,12 +43,51 @@ from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision import datasets, transforms
 
-from reproduce import cli, data, experiments, pool, study
+from reproduce import cli, data, experiments, pool, stacked, study
 from reproduce.config import EXPERIMENTS, QUICK_SCALE, RunConfig
 from reproduce.results import environment
 from reproduce.train import train_step
 
 GEMMS = {torch.ops.aten.mm.default, torch.ops.aten.addmm.default, torch.ops.aten.bmm.default}
+
+
+class CountOps(TorchDispatchMode):
+    """Counts the operations dispatched inside it: on a GPU, about one kernel launch each."""
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
+def ops_per_study_step(data_dir: str, seeds, schedule: str, scale: str = "lecture") -> int:
+    """Operations dispatched by one training step of every net of the study for ``seeds``: each
+    run's minibatch and its nets' steps, or each stack's. The second step of an epoch is counted,
+    so the epoch's shuffle is not."""
+    configs = study.study_configs(seeds, scale=scale)
+    size = configs[0].train_size
+    train_x, train_y = data.load_split("mnist", data_dir, train=True, size=size)
+    steps = []  # (the replicas stepped together, their epoch's batches)
+    if schedule == "stacked":
+        for experiment in EXPERIMENTS:
+            stack = stacked.Stack([c for c in configs if c.experiment == experiment])
+            steps.append(([stack.replica], stack.batches(train_x, train_y)))
+    else:
+        for config in configs:
+            order = torch.Generator().manual_seed(config.seed)
+            batches = experiments.epoch_batches(config, train_x, train_y, order)
+            steps.append((experiments.build_replicas(config), batches))
+    for _, batches in steps:
+        next(batches)
+    with CountOps() as counter:
+        for replicas, batches in steps:
+            inputs, targets = next(batches)
+            for r in replicas:
+                train_step(r.net, r.optimizer, r.criterion, inputs, targets)
+    return counter.count
 
 
 class RecordGemms(TorchDispatchMode):

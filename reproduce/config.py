@@ -44,6 +44,17 @@ LECTURE_LOSSES = {
     "classification": ("ce", "nll", "multimargin"),
 }
 
+# How a study's runs are trained (reproduce.study.train_study): each run on its own, its nets one
+# after another (the CPU's, in a pool of processes), or every net of every run in one stack
+# (reproduce.stacked: a GPU's, which one net at a time leaves waiting on kernel launches).
+SCHEDULES = ("per-run", "stacked")
+
+
+def default_schedule(device: str) -> str:
+    """Stacked on CUDA, per run on the CPU, where the pool of one-thread runs is the faster."""
+    return "stacked" if device.startswith("cuda") else "per-run"
+
+
 _DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
 
 

@@ -160,15 +160,21 @@ def load_split(
     return images[:size].to(device), labels[:size].to(device)
 
 
-def batch_indices(
-    n: int, batch_size: int, generator: torch.Generator, device: str = "cpu"
-) -> list[torch.Tensor]:
-    """One epoch of shuffled minibatch indices, like ``DataLoader(shuffle=True)``, on ``device``.
+def epoch_order(n: int, generator: torch.Generator, device: str = "cpu") -> torch.Tensor:
+    """One epoch's shuffled order of ``n`` samples, as ``DataLoader(shuffle=True)`` draws it.
 
     Drawn on the CPU (a seed means one order on every device), then moved in one copy: indexing
     a GPU tensor with CPU indices would copy (and sync) once per batch.
+    """
+    return torch.randperm(n, generator=generator).to(device)
+
+
+def batch_indices(
+    n: int, batch_size: int, generator: torch.Generator, device: str = "cpu"
+) -> list[torch.Tensor]:
+    """One epoch of shuffled minibatch indices (:func:`epoch_order`, split), on ``device``.
 
     >>> [b.tolist() for b in batch_indices(5, 2, torch.Generator().manual_seed(0))]
     [[4, 0], [1, 3], [2]]
     """
-    return list(torch.randperm(n, generator=generator).to(device).split(batch_size))
+    return list(epoch_order(n, generator, device).split(batch_size))

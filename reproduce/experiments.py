@@ -49,8 +49,8 @@ def deterministic(device: str):
         torch.use_deterministic_algorithms(previous)
 
 
-def build_replicas(config: RunConfig) -> list[Replica]:
-    """net1, net2, ... drawn in order from ``seed`` (each its own init), on config.device.
+def initial_nets(config: RunConfig) -> list[torch.nn.Module]:
+    """net1, net2, ... drawn in order from ``seed`` (each its own init), on the CPU.
 
     Inits are drawn on the CPU so a seed means the same weights on every device.
     """
@@ -61,8 +61,13 @@ def build_replicas(config: RunConfig) -> list[Replica]:
     if config.shared_init:
         for net in nets[1:]:
             net.load_state_dict(nets[0].state_dict())
+    return nets
+
+
+def build_replicas(config: RunConfig) -> list[Replica]:
+    """The run's nets (:func:`initial_nets`) on config.device, each with its Adam and its loss."""
     replicas = []
-    for name, net in zip(config.losses, nets):
+    for name, net in zip(config.losses, initial_nets(config)):
         net = net.to(config.device)
         optimizer = torch.optim.Adam(net.parameters(), lr=config.lr, fused=config.fused_adam)
         replicas.append(Replica(name, net, optimizer, get_loss(name).criterion()))
@@ -84,8 +89,13 @@ def epoch_batches(config: RunConfig, train_x, train_y, order: torch.Generator):
 def evaluate(config: RunConfig, net: torch.nn.Module, images, labels) -> dict[str, float]:
     """The experiment's test measures for one net (see the module docstring)."""
     net.eval()
-    outputs = net(images)
-    if config.experiment == "classification":
+    return measure(config.experiment, net(images), images, labels)
+
+
+@torch.no_grad()
+def measure(experiment: str, outputs, images, labels) -> dict[str, float]:
+    """The test measures of one net's ``outputs`` on the test ``images`` (see the module docstring)."""
+    if experiment == "classification":
         return {"accuracy": metrics.accuracy(outputs, labels)}
     recon, images = outputs.double(), images.double()  # skimage computes in float64 too
     return {

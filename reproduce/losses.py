@@ -29,17 +29,26 @@ class LpFunction(torch.autograd.Function):
     The backward is written in differentiable torch ops, so it has a gradient of its own
     (gradgradcheck). At e = 0 the norm has no derivative; the backward returns 0 there.
 
+    Written in torch.func's form (forward, setup_context) so that ``vmap`` can batch it over a
+    stack of nets (reproduce.stacked): each net's loss is then reduced over its own outputs.
+
     >>> x = torch.tensor([1.0, -2.0], requires_grad=True)
     >>> LpFunction.apply(x, torch.zeros(2), 2.0, "norm")  # sqrt(1 + 4)
     tensor(2.2361, grad_fn=<LpFunctionBackward>)
     """
 
+    generate_vmap_rule = True
+
     @staticmethod
-    def forward(ctx, input: torch.Tensor, target: torch.Tensor, p: float, form: str):
-        ctx.save_for_backward(input, target)
-        ctx.p, ctx.form = p, form
+    def forward(input: torch.Tensor, target: torch.Tensor, p: float, form: str):
         powered = (input - target).abs().pow(p)
         return powered.sum().pow(1.0 / p) if form == "norm" else powered.mean()
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        input, target, p, form = inputs
+        ctx.save_for_backward(input, target)
+        ctx.p, ctx.form = p, form
 
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
@@ -95,6 +104,14 @@ def _log_softmax(output: torch.Tensor) -> torch.Tensor:
     return F.log_softmax(output, dim=1)
 
 
+def _multi_margin_per_net(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """MultiMarginLoss of each net in a stack ([nets, batch, classes] -> [nets]). torch has no
+    vmap rule for it (vmap would loop over the nets), so the nets' batches are flattened and each
+    net's mean taken after."""
+    per_sample = F.multi_margin_loss(outputs.flatten(0, 1), targets.flatten(), reduction="none")
+    return per_sample.view(targets.shape).mean(1)
+
+
 @dataclass(frozen=True)
 class LossSpec:
     name: str
@@ -102,9 +119,21 @@ class LossSpec:
     title: str  # legend text, as in the notebook's plots
     make_loss: Callable[[], nn.Module]
     transform: Callable[[torch.Tensor], torch.Tensor] | None = None
+    # The loss of each net in a stack, where vmap of the criterion cannot batch it.
+    per_net: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
 
     def criterion(self) -> Criterion:
         return Criterion(self.make_loss(), self.transform)
+
+    def stacked(self) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """The criterion over a stack of nets: outputs and targets [nets, batch, ...] -> [nets],
+        each net's loss as :meth:`criterion` computes it, in one batched call.
+
+        >>> out, labels = torch.zeros(3, 2, 10), torch.zeros(3, 2, dtype=torch.long)
+        >>> get_loss("nll").stacked()(out, labels)  # log(10) for each of 3 nets
+        tensor([2.3026, 2.3026, 2.3026])
+        """
+        return self.per_net or torch.func.vmap(self.criterion())
 
 
 _FIXED = {
@@ -114,7 +143,13 @@ _FIXED = {
         LossSpec("l1", "regression", "L1 Loss", nn.L1Loss),
         LossSpec("ce", "classification", "Cross Entropy Loss", nn.CrossEntropyLoss),
         LossSpec("nll", "classification", "Negative Log Likelihood Loss", nn.NLLLoss, _log_softmax),
-        LossSpec("multimargin", "classification", "Multi Margin Loss", nn.MultiMarginLoss),
+        LossSpec(
+            "multimargin",
+            "classification",
+            "Multi Margin Loss",
+            nn.MultiMarginLoss,
+            per_net=_multi_margin_per_net,
+        ),
         LossSpec("nll_raw", "classification", "NLL on raw scores (control)", nn.NLLLoss),
     )
 }

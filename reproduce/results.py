@@ -136,6 +136,7 @@ TRAINING_MODULES = (
     "metrics.py",
     "models.py",
     "results.py",
+    "stacked.py",
     "train.py",
 )
 
@@ -167,11 +168,12 @@ class RunCache:
     def __init__(self, directory: str | os.PathLike):
         self.root = Path(directory)
 
-    def path(self, config: RunConfig) -> Path:
+    def path(self, config: RunConfig, stack: str = "") -> Path:
         """The run's file, in its identity's folder. ``cuda:N`` is filed as ``cuda``: the folder
-        names the card's model, so workers on identical cards share each run and train it once."""
+        names the card's model, so workers on identical cards share each run and train it once.
+        ``stack``: the stack the run was trained in (reproduce.stacked), filed apart."""
         shared = dataclasses.replace(config, device="cuda") if devices.is_cuda(config.device) else config
-        folder = self.root / cache_identity(config.device)
+        folder = self.root / (cache_identity(config.device) + (f"-{stack}" if stack else ""))
         folder.mkdir(parents=True, exist_ok=True)
         return folder / f"{config.label()}-{shared.key()}.json"
 
@@ -209,6 +211,27 @@ class RunCache:
                 with FileLock(str(self.path(pending[0])) + ".lock"):
                     pass
         return [results[c] for c in configs]
+
+    def ensure_stack(
+        self,
+        configs: Sequence[RunConfig],
+        train_all: Callable[[Sequence[RunConfig]], list[RunResult]],
+        *,
+        stack: str,
+    ) -> list[RunResult]:
+        """Every config's result, all trained together by ``train_all`` if any is missing.
+
+        A stack's runs are filed under the stack's name: a run's bits may depend on what else
+        was in its stack. One process trains a stack; the others wait for it.
+        """
+        paths = [self.path(config, stack) for config in configs]
+        with FileLock(str(paths[0].parent / f"{stack}.lock")):
+            results = [RunResult.load(p) if p.is_file() else None for p in paths]
+            if None in results:
+                results = train_all(configs)
+                for result, path in zip(results, paths):
+                    result.save(path)
+        return results
 
     def _train(self, config: RunConfig, train: Callable[[RunConfig], RunResult]) -> RunResult:
         result = train(config)

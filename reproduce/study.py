@@ -27,8 +27,8 @@ from types import MappingProxyType
 
 from tqdm.auto import tqdm
 
-from reproduce import experiments, pool
-from reproduce.config import LECTURE_LOSSES, RunConfig
+from reproduce import experiments, pool, stacked
+from reproduce.config import LECTURE_LOSSES, SCHEDULES, RunConfig, default_schedule
 from reproduce.evidence import CannotJudge
 from reproduce.results import History, RunCache, RunResult
 
@@ -77,16 +77,29 @@ def train_study(
     recipe: Mapping[str, object] = MappingProxyType({}),
     progress: bool = False,
     workers: int = 1,
+    schedule: str | None = None,
 ) -> Study:
     """The study's runs, each trained once: taken from ``cache`` or trained and put there.
 
     The CLI and the test suite both call this, and every run trains with one thread, so a run
     the tests trained serves the CLI too (same config, code and versions). ``workers`` > 1
     trains the missing runs side by side in that many processes (reproduce.pool).
+    ``schedule`` (config.SCHEDULES; default: config.default_schedule): ``stacked`` trains every
+    run of the study for ``seeds``, whichever ``families`` are asked for, as one stack
+    (reproduce.stacked), so that a run's stack, and so its bits, never depend on the caller.
     """
+    schedule = schedule or default_schedule(device)
+    if schedule not in SCHEDULES:
+        raise ValueError(f"expected schedule in {SCHEDULES}, got {schedule!r}")
     configs = study_configs(
         seeds, scale=scale, dataset=dataset, device=device, families=families, recipe=recipe
     )
+    if schedule == "stacked":
+        every = study_configs(seeds, scale=scale, dataset=dataset, device=device, recipe=recipe)
+        train_all = partial(stacked.run, data_dir=data_dir, progress=progress)
+        with pool.one_thread():
+            results = cache.ensure_stack(every, train_all, stack=stacked.stack_id(every))
+        return Study.of([r for r in results if r.config in configs])
     with pool.one_thread():
         # A file check, not a load: cache.ensure below reads every run once.
         missing = [c for c in configs if not cache.path(c).is_file()] if workers > 1 else []

@@ -26,23 +26,32 @@ def train_step(
     inputs: torch.Tensor,
     targets: torch.Tensor,
 ) -> torch.Tensor:
-    """One step of the notebook's ``Train()``; returns the minibatch loss, detached."""
+    """One step of the notebook's ``Train()``; returns the minibatch loss, detached.
+
+    ``net`` may be a stack of nets (reproduce.stacked) whose criterion gives one loss per net:
+    they share no parameter, so the sum's gradient is each net's own loss's gradient.
+    """
     net.train()
     optimizer.zero_grad()
     loss = criterion(net(inputs), targets)
-    loss.backward()
+    loss.sum().backward()  # a single net's loss: the sum is the loss itself, bit for bit
     optimizer.step()
     return loss.detach()
 
 
 @dataclass
 class Replica:
-    """One of the lecture's net1, net2, ...: a network, its own optimiser and its cost."""
+    """One of the lecture's net1, net2, ...: a network, its own optimiser and its cost.
+
+    ``members``: a stack's nets, in order, where ``net`` is a stack whose criterion gives one
+    loss per net (reproduce.stacked); empty for one net, named ``name``.
+    """
 
     name: str
     net: nn.Module
     optimizer: torch.optim.Optimizer
     criterion: nn.Module
+    members: tuple[str, ...] = ()
 
 
 def train_epoch(
@@ -52,7 +61,8 @@ def train_epoch(
     epoch: int,
     progress: Callable[[], None] | None = None,
 ) -> dict[str, float]:
-    """Step every replica on each (inputs, targets) batch; mean training loss per replica.
+    """Step every replica on each (inputs, targets) batch; mean training loss per replica (per
+    member, for a stack).
 
     Raises :class:`TrainingDiverged` naming the first non-finite batch (1-based epoch and batch).
     """
@@ -63,14 +73,19 @@ def train_epoch(
         if progress is not None:
             progress()
     means = {}
-    for name, per_batch in losses.items():
-        per_batch = torch.stack(per_batch)  # [batches]
-        bad = (~torch.isfinite(per_batch)).nonzero()
+    for r in replicas:
+        per_batch = torch.stack(losses[r.name])  # [batches], or [batches, members] for a stack
+        names = r.members or (r.name,)
+        table = per_batch.view(len(per_batch), len(names))
+        bad = (~torch.isfinite(table)).nonzero()
         if len(bad):
-            batch = int(bad[0]) + 1
+            batch, member = (int(i) for i in bad[0])
             raise TrainingDiverged(
-                f"{name}: loss became {per_batch[batch - 1].item()} at epoch {epoch}, "
-                f"batch {batch}; lower the learning rate or check the inputs"
+                f"{names[member]}: loss became {table[batch, member].item()} at epoch {epoch}, "
+                f"batch {batch + 1}; lower the learning rate or check the inputs"
             )
-        means[name] = per_batch.double().mean().item()  # the notebook's running_loss/(i+1)
+        if r.members:
+            means |= dict(zip(r.members, per_batch.double().mean(0).tolist()))
+        else:
+            means[r.name] = per_batch.double().mean().item()  # the notebook's running_loss/(i+1)
     return means

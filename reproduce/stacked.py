@@ -1,0 +1,226 @@
+"""The study on another schedule: the nets of every run stacked, one step for all of them.
+
+The per-run schedule (``experiments.run``) steps a run's nets one after another, about forty
+small kernels per net and step: on a GPU the card waits on their launches (issue 16: one H100
+trained the lecture only 4-5x faster than one CPU core). Here every net of every run of one
+experiment is one stack:
+
+- parameters as ``[nets, ...]`` tensors (``torch.func.stack_module_state``), each net's slice
+  drawn from its own run's seed exactly as the per-run schedule draws it
+  (``experiments.initial_nets``);
+- the network's own forward, vmapped over the stack (batched matmuls), each net on a minibatch
+  gathered by its own run's batch order (``data.epoch_order``, seeded as ``experiments.run``);
+- each loss once over the slice of nets trained with it (``LossSpec.stacked``);
+- one Adam over the stacked parameters: its update is elementwise, so every net keeps its own
+  moments, and with one learning rate and one step count it is each net's own Adam;
+- the step is the trainer's ``train_step`` and the epoch its ``train_epoch``: one trainer, on
+  another schedule.
+
+The operations dispatched per step do not grow with the number of nets (counted by
+``benchmarks/floor.py``). The numbers are not the per-run schedule's bits (batched matmuls and
+per-net reductions sum in another order), so a stacked run is cached apart, under its stack, and
+``tests/test_tiers.py`` judges it against the per-run reference with the distribution tier.
+A stack is deterministic as a whole; whether one net's bits depend on the others in its stack
+is the kernels' business, so the cache keys every run by the whole stack it was trained in.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import time
+from collections.abc import Sequence
+from functools import partial
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from reproduce import data, devices, experiments
+from reproduce.config import RunConfig
+from reproduce.losses import get_loss
+from reproduce.results import History, RunResult, environment
+from reproduce.train import Replica, train_epoch
+
+SCHEDULE = "stacked"  # results.environment's "schedule" for a stacked run; absent: one run at a time
+# The fields every run of a stack shares: what it trains on and the recipe. The others (seed,
+# losses, shared init) are each net's own.
+SHARED_FIELDS = (
+    "dataset",
+    "scale",
+    "train_size",
+    "test_size",
+    "epochs",
+    "batch_size",
+    "lr",
+    "fused_adam",
+    "device",
+)
+EVALUATION_CHUNK = 8  # nets whose test-set outputs are held at once (8 x 10000 x 784 floats: 250 MB)
+
+
+class StackedNets(nn.Module):
+    """Copies of one network as stacked parameters; ``forward`` runs all of them at once.
+
+    inputs: ``[nets, batch, features]`` (each net its own minibatch) or ``[batch, features]``
+    (one batch for every net: the test set). ``nets`` selects a slice of the stack.
+    """
+
+    def __init__(self, nets: Sequence[nn.Module], device: str):
+        super().__init__()
+        stacked, _ = torch.func.stack_module_state(list(nets))  # the lecture's nets have no buffers
+        self.names = list(stacked)
+        self.weights = nn.ParameterList(nn.Parameter(stacked[name].to(device)) for name in self.names)
+        # The network's code, for functional_call; its own weights (on meta) are never used.
+        self._network = partial(torch.func.functional_call, _on_meta(nets[0]))
+
+    def forward(self, inputs: torch.Tensor, nets: slice | None = None) -> torch.Tensor:
+        weights = self.weights if nets is None else [w[nets] for w in self.weights]
+        params = dict(zip(self.names, weights))
+        per_net_input = 0 if inputs.dim() == 3 else None
+        return torch.func.vmap(self._one, in_dims=(0, per_net_input))(params, inputs)
+
+    def _one(self, params: dict[str, torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
+        return self._network(params, (inputs,))
+
+    def __len__(self) -> int:
+        return len(self.weights[0])
+
+
+def _on_meta(net: nn.Module) -> nn.Module:
+    return copy.deepcopy(net).to("meta")
+
+
+class StackedCriterion:
+    """Each loss once over its slice of the stack: ``[nets, batch, ...]`` -> one loss per net.
+
+    The nets come grouped by loss; one ``split`` (and one ``cat`` in backward) serves them all.
+    """
+
+    def __init__(self, losses: Sequence[str]):
+        groups = [(name, len(list(run))) for name, run in itertools.groupby(losses)]
+        if len({name for name, _ in groups}) != len(groups):
+            raise ValueError(f"expected the stack's nets grouped by loss, got {list(losses)}")
+        self.losses = [get_loss(name).stacked() for name, _ in groups]
+        self.sizes = [size for _, size in groups]
+
+    def __call__(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        slices = zip(self.losses, outputs.split(self.sizes), targets.split(self.sizes))
+        return torch.cat([loss(out, target) for loss, out, target in slices])
+
+
+def stack_id(configs: Sequence[RunConfig]) -> str:
+    """A stack's name in the run cache: a hash of every run in it."""
+    keys = sorted(c.key() for c in configs)
+    return f"{SCHEDULE}-{hashlib.sha256(' '.join(keys).encode()).hexdigest()[:12]}"
+
+
+def run(configs: Sequence[RunConfig], data_dir, *, progress: bool = False) -> list[RunResult]:
+    """Every run in ``configs`` trained in stacks, one per experiment; results in ``configs``' order.
+
+    A CUDA out-of-memory error becomes a :class:`devices.DeviceError` naming the stack.
+    """
+    results = {}
+    for experiment in dict.fromkeys(c.experiment for c in configs):
+        runs = [c for c in configs if c.experiment == experiment]
+        try:
+            results |= dict(zip(runs, _run_stack(runs, data_dir, progress=progress)))
+        except torch.cuda.OutOfMemoryError as error:
+            where = f"a stack of {len(runs)} {experiment} runs"
+            raise devices.DeviceError(devices.out_of_memory(where, runs[0].device)) from error
+    return [results[c] for c in configs]
+
+
+class Stack:
+    """One experiment's runs as one stack: the trainer's replica and each net's batch order."""
+
+    def __init__(self, configs: Sequence[RunConfig]):
+        first = self.config = configs[0]
+        for config in configs[1:]:
+            differ = [f for f in SHARED_FIELDS if getattr(config, f) != getattr(first, f)]
+            if differ or config.experiment != first.experiment:
+                raise ValueError(
+                    f"expected one experiment and recipe in a stack; {config.label()} differs in "
+                    f"{', '.join(differ) or 'experiment'}"
+                )
+        self.configs = list(configs)
+        # Nets grouped by loss (each loss computed once over its slice), runs in order within.
+        losses = dict.fromkeys(loss for c in configs for loss in c.losses)
+        self.members = [(c, loss) for loss in losses for c in configs if loss in c.losses]
+        initial = {c: dict(zip(c.losses, experiments.initial_nets(c))) for c in configs}
+        nets = StackedNets([initial[c][loss] for c, loss in self.members], first.device)
+        self.replica = Replica(
+            first.experiment,
+            nets,
+            torch.optim.Adam(nets.parameters(), lr=first.lr, fused=first.fused_adam),
+            StackedCriterion([loss for _, loss in self.members]),
+            tuple(_label(c, loss) for c, loss in self.members),
+        )
+        self._run_of_net = torch.tensor([self.configs.index(c) for c, _ in self.members], device=first.device)
+        self._orders = [
+            torch.Generator().manual_seed(c.seed + experiments.BATCH_ORDER_SEED_OFFSET) for c in configs
+        ]
+
+    def batches(self, train_x, train_y):
+        """One epoch: each net's minibatches in its run's order, ``[nets, batch, ...]`` each."""
+        config = self.config
+        orders = torch.stack([data.epoch_order(config.train_size, g, config.device) for g in self._orders])
+        for idx in orders[self._run_of_net].split(config.batch_size, dim=1):
+            inputs = train_x[idx]
+            yield inputs, (inputs if config.experiment == "regression" else train_y[idx])
+
+    @torch.no_grad()
+    def measure(self, images, labels) -> list[dict[str, float]]:
+        """Every net's test measures (experiments.measure), a few nets' outputs at a time."""
+        nets = self.replica.net
+        nets.eval()
+        measured = []
+        for start in range(0, len(nets), EVALUATION_CHUNK):
+            outputs = nets(images, slice(start, start + EVALUATION_CHUNK))
+            measured += [experiments.measure(self.config.experiment, out, images, labels) for out in outputs]
+        return measured
+
+
+def _run_stack(configs: Sequence[RunConfig], data_dir, *, progress: bool) -> list[RunResult]:
+    started = time.perf_counter()
+    first = configs[0]
+    with experiments.deterministic(first.device):
+        train_x, train_y = data.load_split(
+            first.dataset, data_dir, train=True, size=first.train_size, device=first.device
+        )
+        test_x, test_y = data.load_split(
+            first.dataset, data_dir, train=False, size=first.test_size, device=first.device
+        )
+        stack = Stack(configs)
+        labels = stack.replica.members
+        histories = {label: History(untrained=m) for label, m in zip(labels, stack.measure(test_x, test_y))}
+        bar = tqdm(
+            total=first.epochs * -(-first.train_size // first.batch_size),
+            desc=f"{first.experiment} stack of {len(labels)} nets",
+            unit="batch",
+            disable=not progress,
+            leave=False,
+        )
+        with bar:
+            for epoch in range(1, first.epochs + 1):
+                batches = stack.batches(train_x, train_y)
+                losses = train_epoch([stack.replica], batches, epoch=epoch, progress=bar.update)
+                for label, measured in zip(labels, stack.measure(test_x, test_y)):
+                    histories[label].record(losses[label], measured)
+        env = environment(first.device) | {"schedule": SCHEDULE}
+    seconds = time.perf_counter() - started  # the whole stack's: its runs train together
+    return [
+        RunResult(
+            config=c,
+            histories={loss: histories[_label(c, loss)] for loss in c.losses},
+            environment=env,
+            seconds=seconds,
+        )
+        for c in configs
+    ]
+
+
+def _label(config: RunConfig, loss: str) -> str:
+    """A net's name in the stack; a run's losses tell a replay from its original (same label)."""
+    return f"{config.label()} ({' '.join(config.losses)}) {loss}"

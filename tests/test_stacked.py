@@ -1,0 +1,134 @@
+"""The stacked schedule: the per-run schedule's training, one step for every net, ops that do not
+grow with the nets. Its statistics at the study's scale: tests/test_tiers.py."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+from reproduce import experiments, stacked, study
+from reproduce.config import RunConfig
+from reproduce.results import RunCache
+from reproduce.train import Replica, TrainingDiverged, train_epoch
+
+TINY = {"train_size": 600, "test_size": 200, "epochs": 2}  # 12 steps
+# How far a stacked net's curves may be from the same net trained in its own run. Measured (seeds
+# 0-4, every family, TINY, one thread, AMD EPYC AVX-512, torch 2.14.1), the largest difference
+# over every loss, epoch and the untrained nets: train_loss rel 1.1e-7, ssim_lecture 4.4e-9,
+# ssim 2.5e-10, mae 1.5e-10, accuracy 0 (batched matmuls sum in another order). The bounds are
+# 90-4000x that; a net given another's init or batch order moves by 1e-3 and more.
+TOLERANCE = {"train_loss": 1e-5, "ssim_lecture": 1e-6, "ssim": 1e-6, "mae": 1e-6, "accuracy": 0.5}
+
+
+def tiny_study(seeds) -> list[RunConfig]:
+    return study.study_configs(seeds, scale="smoke", recipe=TINY)
+
+
+def differences(stacked_run, alone) -> dict[str, float]:
+    """The largest difference per measure (relative for the training loss)."""
+    worst = dict.fromkeys(TOLERANCE, 0.0)
+    for loss, history in alone.histories.items():
+        mine = stacked_run.histories[loss]
+        for a, b in zip(mine.train_loss, history.train_loss):
+            worst["train_loss"] = max(worst["train_loss"], abs(a - b) / abs(b))
+        for measure, values in history.metrics.items():
+            pairs = zip(
+                [*mine.metrics[measure], mine.untrained[measure]], [*values, history.untrained[measure]]
+            )
+            worst[measure] = max(worst[measure], *(abs(a - b) for a, b in pairs))
+    return worst
+
+
+def test_a_stack_trains_every_net_as_its_own_run_does(data_dir):
+    configs = tiny_study([0, 1])
+    with torch.random.fork_rng(devices=[]):
+        together = stacked.run(configs, data_dir)
+    assert [r.config for r in together] == configs
+    for config, result in zip(configs, together):
+        assert result.environment["schedule"] == stacked.SCHEDULE
+        worst = differences(result, experiments.run(config, data_dir))
+        assert all(worst[m] <= TOLERANCE[m] for m in worst), (config.label(), worst)
+
+
+def test_a_replay_in_the_stack_is_bit_identical(data_dir):
+    """Claim A5's replay: the replicate run's nets equal the regression run's, bit for bit."""
+    configs = study.study_configs([0], scale="smoke", families=("regression", "replicate"), recipe=TINY)
+    regression, replicate = stacked.run(configs, data_dir)
+    assert all(replicate.histories[loss] == regression.histories[loss] for loss in replicate.histories)
+
+
+def load_floor():
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "floor.py"
+    spec = importlib.util.spec_from_file_location("floor", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_ops_dispatched_per_step_do_not_grow_with_the_seeds(data_dir):
+    """The launch cost a GPU pays, counted on the CPU (benchmarks/floor.py): one seed's stack and
+    three seeds' dispatch the same operations; the per-run schedule's grow with every net."""
+    count = load_floor().ops_per_study_step
+    stacked_ops = [count(data_dir, seeds, "stacked", scale="smoke") for seeds in ([0], [0, 1, 2])]
+    per_run_ops = [count(data_dir, seeds, "per-run", scale="smoke") for seeds in ([0], [0, 1, 2])]
+    assert stacked_ops[0] == stacked_ops[1]
+    assert per_run_ops[1] > 2 * per_run_ops[0] and stacked_ops[1] < per_run_ops[0]
+
+
+def test_a_stack_is_cached_whole_and_serves_any_of_its_families(data_dir, tmp_path):
+    cache = RunCache(tmp_path)
+    asked = study.train_study(
+        [0, 1],
+        data_dir=data_dir,
+        cache=cache,
+        scale="smoke",
+        families=("regression",),
+        recipe=TINY,
+        schedule="stacked",
+    )
+    assert list(asked.runs) == ["regression"]
+    (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    every = tiny_study([0, 1])
+    assert folder.name.endswith(stacked.stack_id(every))
+    written = {p: p.stat().st_mtime_ns for p in folder.glob("*.json")}
+    assert len(written) == len(every)
+    again = study.train_study(
+        [0, 1],
+        data_dir=data_dir,
+        cache=cache,
+        scale="smoke",
+        families=("shared_init",),
+        recipe=TINY,
+        schedule="stacked",
+    )
+    assert [r.config.seed for r in again.runs["shared_init"]] == [0, 1]
+    assert {p: p.stat().st_mtime_ns for p in folder.glob("*.json")} == written  # nothing trained
+
+
+def test_a_stack_refuses_runs_of_another_recipe():
+    configs = [RunConfig.at_scale("regression", "smoke"), RunConfig.at_scale("regression", "smoke", lr=2e-4)]
+    with pytest.raises(ValueError, match=r"seed0 differs in lr"):
+        stacked.Stack(configs)
+
+
+def test_a_diverging_net_in_a_stack_is_named():
+    nets = stacked.StackedNets([torch.nn.Linear(3, 2) for _ in range(3)], "cpu")
+
+    def criterion(outputs, targets):  # the third net's loss turns NaN in the second batch
+        losses = (outputs - targets).pow(2).mean((1, 2))
+        return losses * torch.tensor([1.0, 1.0, float("nan") if criterion.calls else 1.0])
+
+    criterion.calls = 0
+
+    def batches():
+        for _ in range(2):
+            yield torch.ones(3, 4, 3), torch.zeros(3, 4, 2)
+            criterion.calls += 1
+
+    names = ("a", "b", "c")
+    replica = Replica("stack", nets, torch.optim.Adam(nets.parameters()), criterion, names)
+    with pytest.raises(TrainingDiverged, match=r"^c: loss became nan at epoch 1, batch 2"):
+        train_epoch([replica], batches(), epoch=1)
