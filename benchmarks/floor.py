@@ -20,6 +20,16 @@ Run it on an otherwise idle machine. In one process it measures:
    project measures more per epoch (SSIM and MAE of the whole test set), so this favours the
    notebook.
 5. **The test suite's study**: one seed of each run family, one thread, as the tests train it.
+6. **Launch cost** (issue 16): the operations dispatched by one training step of the whole
+   study (every net of every family) at lecture scale, for 1 and 5 seeds, on each schedule
+   (TorchDispatchMode; on a GPU, about one kernel launch each). Stacked, it must not grow.
+7. **The stacked step** at lecture scale for 1 and 5 seeds: its FLOPs, its matmuls' rate replayed
+   alone (the fp32 GEMM rate at these shapes), its time and the achieved rate against that.
+8. **The schedules**: the study for 5 seeds from an empty run cache, per run (a pool of
+   one-thread processes) and stacked (one process), at ``--study-scale`` on the CPU.
+
+``--device cuda`` writes the GPU row instead: 6, 7 on the card, and 8 at lecture scale stacked
+(the lecture x 5 seeds on one GPU); tools/gpu-check runs it.
 
 It prints a table and writes JSON with the seconds, the achieved GFLOP/s, the ratios to the
 floor and to the notebook, and the torch version, CPU model and thread count.
@@ -43,9 +53,9 @@ from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision import datasets, transforms
 
-from reproduce import cli, data, experiments, pool, stacked, study
-from reproduce.config import EXPERIMENTS, QUICK_SCALE, RunConfig
-from reproduce.results import environment
+from reproduce import cli, data, devices, experiments, pool, stacked, study
+from reproduce.config import EXPERIMENTS, QUICK_SCALE, SCHEDULES, RunConfig
+from reproduce.results import RunCache, environment
 from reproduce.train import train_step
 
 GEMMS = {torch.ops.aten.mm.default, torch.ops.aten.addmm.default, torch.ops.aten.bmm.default}
@@ -63,14 +73,13 @@ class CountOps(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def ops_per_study_step(data_dir: str, seeds, schedule: str, scale: str = "lecture") -> int:
-    """Operations dispatched by one training step of every net of the study for ``seeds``: each
-    run's minibatch and its nets' steps, or each stack's. The second step of an epoch is counted,
-    so the epoch's shuffle is not."""
-    configs = study.study_configs(seeds, scale=scale)
+def study_step(data_dir: str, seeds, schedule: str, scale: str = "lecture", device: str = "cpu"):
+    """One training step of every net of the study for ``seeds`` on ``schedule``: each run's
+    minibatch and its nets' steps, or each stack's. Call it again for the next step."""
+    configs = study.study_configs(seeds, scale=scale, device=device)
     size = configs[0].train_size
-    train_x, train_y = data.load_split("mnist", data_dir, train=True, size=size)
-    steps = []  # (the replicas stepped together, their epoch's batches)
+    train_x, train_y = data.load_split("mnist", data_dir, train=True, size=size, device=device)
+    steps = []  # (the replicas stepped together, their batches)
     if schedule == "stacked":
         for experiment in EXPERIMENTS:
             stack = stacked.Stack([c for c in configs if c.experiment == experiment])
@@ -78,15 +87,29 @@ def ops_per_study_step(data_dir: str, seeds, schedule: str, scale: str = "lectur
     else:
         for config in configs:
             order = torch.Generator().manual_seed(config.seed)
-            batches = experiments.epoch_batches(config, train_x, train_y, order)
-            steps.append((experiments.build_replicas(config), batches))
-    for _, batches in steps:
-        next(batches)
-    with CountOps() as counter:
+            steps.append(
+                (
+                    experiments.build_replicas(config),
+                    experiments.epoch_batches(config, train_x, train_y, order),
+                )
+            )
+
+    def step():
         for replicas, batches in steps:
             inputs, targets = next(batches)
             for r in replicas:
                 train_step(r.net, r.optimizer, r.criterion, inputs, targets)
+
+    return step
+
+
+def ops_per_study_step(data_dir: str, seeds, schedule: str, scale: str = "lecture") -> int:
+    """Operations dispatched by one training step of every net of the study (:func:`study_step`).
+    The second step of an epoch is counted, so the epoch's shuffle is not."""
+    step = study_step(data_dir, seeds, schedule, scale)
+    step()
+    with CountOps() as counter:
+        step()
     return counter.count
 
 
@@ -219,6 +242,66 @@ def time_notebook_loop(data_dir: str) -> float:
     return time.perf_counter() - start
 
 
+def synchronize(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
+
+
+def stacked_step(data_dir: str, seeds, device: str) -> dict:
+    """The lecture's study for ``seeds`` stacked, one training step: its FLOPs, the rate of its own
+    matmuls replayed alone (the device's fp32 GEMM rate at these shapes), the step's time, and
+    the achieved rate against that one."""
+    step = study_step(data_dir, seeds, "stacked", device=device)
+    step()
+    with FlopCounterMode(display=False) as counter:
+        step()
+    with RecordGemms() as recorder:
+        step()
+
+    @torch.no_grad()
+    def replay():
+        for func, args, kwargs in recorder.calls:
+            func(*args, **kwargs)
+        synchronize(device)
+
+    flops = counter.get_total_flops()
+    with pool.one_thread():  # as the study trains on the CPU; a GPU is not affected
+        gemm_seconds = best_seconds(replay, calls=10)
+        step_seconds = best_seconds(lambda: (step(), synchronize(device)), calls=10)
+    nets = sum(len(c.losses) for c in study.study_configs(seeds))
+    return {
+        "seeds": len(seeds),
+        "nets": nets,
+        "flops_per_step": flops,
+        "gemm_gflops_at_these_shapes": flops / gemm_seconds / 1e9,  # the matmuls are ~all the FLOPs
+        "step_seconds": step_seconds,
+        "achieved_gflops": flops / step_seconds / 1e9,
+        "over_gemm_floor": step_seconds / gemm_seconds,
+        "net_steps_per_second": nets / step_seconds,
+    }
+
+
+def time_schedules(data_dir: str, seeds, scale: str, device: str) -> dict[str, float]:
+    """The study for ``seeds`` from an empty run cache on each schedule, in seconds: per run in a
+    pool of one-thread processes (one per core), and stacked in this process."""
+    seconds = {}
+    schedules = ("per-run", "stacked") if device == "cpu" else ("stacked",)
+    for schedule in schedules:
+        with tempfile.TemporaryDirectory() as cache:
+            start = time.perf_counter()
+            study.train_study(
+                seeds,
+                data_dir=data_dir,
+                cache=RunCache(cache),
+                scale=scale,
+                device=device,
+                schedule=schedule,
+                workers=pool.default_workers(),
+            )
+            seconds[schedule] = time.perf_counter() - start
+    return seconds
+
+
 def time_study(data_dir: str, scale: str) -> dict[str, float]:
     """Seconds per run family, seed 0, one thread: how the tests train the study."""
     with pool.one_thread():
@@ -232,9 +315,48 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--out", type=Path, required=True, help="JSON file to write")
-    parser.add_argument("--skip", nargs="+", default=[], choices=("run-all", "notebook", "study"))
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda: the GPU row")
+    parser.add_argument(
+        "--skip", nargs="+", default=[], choices=("run-all", "notebook", "study", "schedules")
+    )
     parser.add_argument("--study-scale", default=QUICK_SCALE, help="the study's scale (default: smoke)")
     args = parser.parse_args()
+    if args.device == "cpu":
+        result, lines = cpu_rows(args)
+    else:
+        result, lines = {"environment": environment(args.device)}, [devices.identity(args.device)["gpu_name"]]
+    result["dispatched_ops_per_study_step"] = {
+        schedule: {str(n): ops_per_study_step(args.data_dir, range(n), schedule) for n in (1, 5)}
+        for schedule in SCHEDULES
+    }
+    for schedule, counts in result["dispatched_ops_per_study_step"].items():
+        lines.append(
+            f"ops dispatched per study step, {schedule}: {counts['1']} (1 seed), {counts['5']} (5 seeds)"
+        )
+    result["stacked_step"] = [stacked_step(args.data_dir, range(n), args.device) for n in (1, 5)]
+    for row in result["stacked_step"]:
+        lines.append(
+            f"stacked step, lecture, {row['seeds']} seed(s), {row['nets']} nets: "
+            f"{row['step_seconds'] * 1e3:.2f} ms, "
+            f"{row['achieved_gflops']:.0f} GFLOP/s against {row['gemm_gflops_at_these_shapes']:.0f} for its "
+            f"matmuls alone ({row['over_gemm_floor']:.2f}x), {row['net_steps_per_second']:.0f} net-steps/s"
+        )
+    if "schedules" not in args.skip:
+        seeds, scale = (range(5), "lecture") if args.device != "cpu" else (range(5), args.study_scale)
+        seconds = time_schedules(args.data_dir, seeds, scale, args.device)
+        result["schedules"] = {"scale": scale, "seeds": len(seeds), "seconds": seconds}
+        lines.append(
+            f"the study, {scale} scale, 5 seeds, from an empty cache: "
+            + ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items())
+        )
+    print("\n".join(lines))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {args.out}", file=sys.stderr)
+
+
+def cpu_rows(args) -> tuple[dict, list[str]]:
+    """The CPU's rows: the GEMM floor of ``run all``, its time, the notebook's loop, the study."""
     env = environment("cpu")
     result = {
         "environment": {k: env[k] for k in ("torch", "python", "cpu_model", "cpu_capability", "threads")},
@@ -272,10 +394,7 @@ def main() -> None:
         result["study"] = {"scale": args.study_scale, "seconds": time_study(args.data_dir, args.study_scale)}
         per_family = ", ".join(f"{f} {s:.1f} s" for f, s in result["study"]["seconds"].items())
         lines.append(f"study at {args.study_scale} scale, seed 0, 1 thread: {per_family}")
-    print("\n".join(lines))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {args.out}", file=sys.stderr)
+    return result, lines
 
 
 if __name__ == "__main__":

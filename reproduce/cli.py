@@ -17,7 +17,7 @@ import sys
 from functools import partial
 from pathlib import Path
 
-from reproduce.config import DEFAULT_SEEDS, EXPERIMENTS, SCALES
+from reproduce.config import DEFAULT_SEEDS, EXPERIMENTS, SCALES, SCHEDULES
 from reproduce.datasets import DATASETS
 
 EXIT_MISMATCH, EXIT_ERROR = 1, 2
@@ -95,6 +95,12 @@ def _common(parser: argparse.ArgumentParser, *, seeds_default) -> None:
         type=_positive_int,
         help="runs trained side by side on the CPU, one thread each (default: one per core)",
     )
+    parser.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        help="per-run: each run on its own, in --workers processes (default on the CPU); "
+        "stacked: every net of every run in one step (default on CUDA)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -146,8 +152,8 @@ def _workers(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from reproduce import data, experiments, pool, report
-    from reproduce.config import RunConfig
+    from reproduce import data, experiments, pool, report, stacked
+    from reproduce.config import RunConfig, default_schedule
 
     chosen = EXPERIMENTS if args.experiment == "all" else (args.experiment,)
     if args.losses and len(chosen) > 1:
@@ -165,12 +171,16 @@ def cmd_run(args) -> int:
     _check_device(args.device)
     root = data.resolve_data_dir(args.data_dir)
     data.ensure(args.dataset, root, fetch_missing=not args.no_download)
-    workers = _workers(args)
-    train = partial(experiments.run, data_dir=root, progress=workers == 1 and not args.no_progress)
+    if (args.schedule or default_schedule(args.device)) == "stacked":  # every run in one go
+        trained = stacked.run(configs, root, progress=not args.no_progress)
+    else:  # each run lands as soon as it is done
+        workers = _workers(args)
+        train = partial(experiments.run, data_dir=root, progress=workers == 1 and not args.no_progress)
+        trained = pool.each(train, configs, workers=workers)
     results = []
-    for result in pool.each(train, configs, workers=workers):
+    for result in trained:
         path = args.out / "runs" / f"{result.config.label()}.json"
-        result.save(path)  # each run lands as soon as it is done
+        result.save(path)
         results.append(result)
         _print_summary(result, path)
     results.sort(key=lambda r: configs.index(r.config))
@@ -220,6 +230,7 @@ def cmd_claims(args) -> int:
             families=families_needed(),
             progress=not args.no_progress,
             workers=_workers(args),
+            schedule=args.schedule,
         )
         judgements = [claim.judge(study) for claim in CLAIMS]
     curves = compare.judge_curves(study, references.load(study.dataset, study.scale))
