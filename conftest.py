@@ -1,4 +1,4 @@
-"""Options, markers, device and data fixtures for the whole suite.
+"""Markers, device and data fixtures for the whole suite; its options are reproduce/pytest_options.py.
 
 pytest                      # unit tests + claims at lecture and smoke scale, on the CPU
 pytest -m "not slow"        # unit tests + claims at smoke scale (a few minutes)
@@ -21,59 +21,16 @@ import torchvision
 from _pytest.mark.expression import Expression
 
 from reproduce import data, devices  # devices pins CUDA's numerics on import
-from reproduce.config import DEFAULT_SEEDS, LECTURE_DATASET, QUICK_SCALE, SCALES
+from reproduce.config import LECTURE_DATASET, QUICK_SCALE, SCALES
 from reproduce.datasets import DATASETS
 from reproduce.results import RunCache, default_cache_dir
 from reproduce.study import Study, train_study
 
-pytest_plugins = ["baselines_plugin.plugin"]  # the baseline fixture; see baselines_plugin/
+# The baseline fixture (baselines_plugin/) and the options --device, --seeds, --run-cache ...
+# (reproduce/pytest_options.py; registered once, by the installed plugin where it ran first).
+pytest_plugins = ["baselines_plugin.plugin", "reproduce.pytest_options"]
 
 NO_CUDA = "CUDA is not available here ({reason}); the gpu-marked twin runs where it is"
-
-
-def pytest_addoption(parser):
-    group = parser.getgroup("reproduce")
-    group.addoption(
-        "--device",
-        choices=("all", "cpu", "cuda"),
-        default="all",
-        help="devices to parametrize over (default: all; cuda twins skip where absent)",
-    )
-    group.addoption(
-        "--scale",
-        choices=("all", *SCALES),
-        default="all",
-        help=f"scales to judge the claims at (default: all; all but {QUICK_SCALE} are marked slow)",
-    )
-    group.addoption(
-        "--dataset",
-        choices=("default", "all", *DATASETS),
-        default="default",
-        help=f"datasets to train the study on (default: {LECTURE_DATASET} at every scale, "
-        f"the others at {QUICK_SCALE} scale only)",
-    )
-    group.addoption(
-        "--seeds",
-        type=int,
-        nargs="+",
-        default=list(DEFAULT_SEEDS),
-        help=f"seeds to judge the claims over (default: {' '.join(map(str, DEFAULT_SEEDS))})",
-    )
-    group.addoption(
-        "--data-dir",
-        default=None,
-        help=f"folder holding MNIST/raw and FashionMNIST/raw (default: ${data.ENV_VAR})",
-    )
-    group.addoption(
-        "--mistakes-at-lecture-scale",
-        action="store_true",
-        help="also train tests/test_tiers.py's smallest mistakes at lecture scale (about 20 minutes)",
-    )
-    group.addoption(
-        "--run-cache",
-        default=None,
-        help=f"folder for trained runs shared by tests, workers and the CLI (default: {default_cache_dir()})",
-    )
 
 
 def pytest_configure(config):
