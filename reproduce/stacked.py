@@ -127,7 +127,9 @@ def run(configs: Sequence[RunConfig], data_dir, *, progress: bool = False) -> li
         try:
             results |= dict(zip(runs, _run_stack(runs, data_dir, progress=progress)))
         except torch.cuda.OutOfMemoryError as error:
-            where = f"a stack of {len(runs)} {experiment} runs"
+            where = (
+                f"a stack of {len(runs)} {experiment} runs (fewer --seeds or --schedule per-run need less)"
+            )
             raise devices.DeviceError(devices.out_of_memory(where, runs[0].device)) from error
     return [results[c] for c in configs]
 

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from reproduce import cli, devices, experiments
+from reproduce import cli, devices, experiments, stacked
 from reproduce.config import RunConfig
 from reproduce.results import History, RunCache, RunResult, cache_identity, environment
 
@@ -289,16 +289,25 @@ def test_cli_names_the_tf32_override(cards, capsys, tmp_path, monkeypatch):
     assert "TORCH_ALLOW_TF32_CUBLAS_OVERRIDE=yes" in err and "unset it" in err
 
 
-def test_cli_out_of_memory_names_the_run_and_what_to_lower(cards, capsys, data_dir, tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    ("schedule", "where", "what"),
+    [
+        ("per-run", experiments, "regression-mnist-smoke-seed0"),
+        ("stacked", stacked, "a stack of 1 regression runs (fewer --seeds or --schedule per-run need less)"),
+    ],
+)
+def test_cli_out_of_memory_names_the_run_and_what_to_lower(
+    schedule, where, what, cards, capsys, data_dir, tmp_path, monkeypatch
+):
     cards(A100)
 
-    def out_of_memory(config, data_dir, *, progress):
+    def out_of_memory(*args, **kwargs):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    monkeypatch.setattr(experiments, "_run", out_of_memory)
-    argv = ("run", "regression", "--scale", "smoke", "--device", "cuda:0", "--data-dir", data_dir)
-    err = one_line_error(capsys, *argv, "--out", tmp_path, "--no-progress")
-    assert "regression-mnist-smoke-seed0: out of memory on cuda:0 (NVIDIA A100-SXM4-40GB, 40 GiB)" in err
+    monkeypatch.setattr(where, "_run" if schedule == "per-run" else "_run_stack", out_of_memory)
+    argv = ("run", "regression", "--scale", "smoke", "--device", "cuda:0", "--schedule", schedule)
+    err = one_line_error(capsys, *argv, "--data-dir", data_dir, "--out", tmp_path, "--no-progress")
+    assert f"{what}: out of memory on cuda:0 (NVIDIA A100-SXM4-40GB, 40 GiB)" in err
     assert "lower --scale to smoke" in err
 
 
