@@ -64,7 +64,7 @@ class LpFunction(torch.autograd.Function):
             total = error.abs().pow(p).sum()
             scale = torch.where(total > 0, total.pow(1.0 / p - 1.0), torch.zeros_like(total))
         else:
-            scale = torch.as_tensor(p / error.numel(), dtype=error.dtype, device=error.device)
+            scale = p / error.numel()  # a Python number: no host-to-device copy (CUDA graphs forbid one)
         grad = grad_output * scale * local
         return grad, (-grad if ctx.needs_input_grad[1] else None), None, None
 

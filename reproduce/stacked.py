@@ -14,12 +14,15 @@ experiment is one stack:
 - one Adam over the stacked parameters: its update is elementwise, so every net keeps its own
   moments, and with one learning rate and one step count it is each net's own Adam;
 - the step is the trainer's ``train_step`` and the epoch its ``train_epoch``: one trainer, on
-  another schedule.
+  another schedule. On CUDA the step is captured once as a CUDA graph and replayed
+  (:class:`CapturedStep`): eagerly, its ~340 operations cost several milliseconds of Python and
+  dispatch a step, more than the card's compute.
 
-The operations dispatched per step do not grow with the number of nets (counted by
-``benchmarks/floor.py``). The numbers are not the per-run schedule's bits (batched matmuls and
-per-net reductions sum in another order), so a stacked run is cached apart, under its stack, and
-``tests/test_tiers.py`` judges it against the per-run reference with the distribution tier.
+The operations dispatched per step do not grow with the number of nets (339 for 1 seed and for 5
+at lecture scale; the per-run schedule's 698 and 3130: ``benchmarks/floor.py``). The numbers are
+not the per-run schedule's bits (batched matmuls and per-net reductions sum in another order), so
+a stacked run is cached apart, under its stack, and ``tests/test_tiers.py`` judges it against the
+per-run reference with the distribution tier.
 A stack is deterministic as a whole; whether one net's bits depend on the others in its stack
 is the kernels' business, so the cache keys every run by the whole stack it was trained in.
 """
@@ -30,7 +33,7 @@ import copy
 import hashlib
 import itertools
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 
 import torch
@@ -41,22 +44,13 @@ from reproduce import data, devices, experiments
 from reproduce.config import RunConfig
 from reproduce.losses import get_loss
 from reproduce.results import History, RunResult, environment
-from reproduce.train import Replica, train_epoch
+from reproduce.train import Replica, train_epoch, train_step
 
 SCHEDULE = "stacked"  # results.environment's "schedule" for a stacked run; absent: one run at a time
 # The fields every run of a stack shares: what it trains on and the recipe. The others (seed,
 # losses, shared init) are each net's own.
-SHARED_FIELDS = (
-    "dataset",
-    "scale",
-    "train_size",
-    "test_size",
-    "epochs",
-    "batch_size",
-    "lr",
-    "fused_adam",
-    "device",
-)
+SHARED_FIELDS = ("dataset", "scale", "train_size", "test_size", "epochs", "batch_size", "lr")
+SHARED_FIELDS += ("fused_adam", "device")
 EVALUATION_CHUNK = 8  # nets whose test-set outputs are held at once (8 x 10000 x 784 floats: 250 MB)
 
 
@@ -134,8 +128,67 @@ def run(configs: Sequence[RunConfig], data_dir, *, progress: bool = False) -> li
     return [results[c] for c in configs]
 
 
+class CudaGraph:
+    """What :class:`CapturedStep` needs of CUDA: warm up on a side stream, capture, replay."""
+
+    def __init__(self, device: str):
+        self.graph, self.side = torch.cuda.CUDAGraph(), torch.cuda.Stream(device)
+
+    def warm_up(self, step: Callable[[], torch.Tensor]) -> torch.Tensor:
+        self.side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(self.side):  # lazy handles and workspaces are made here, not in the graph
+            loss = step()
+        torch.cuda.current_stream().wait_stream(self.side)
+        return loss
+
+    def capture(self, step: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """Records ``step`` without running it; returns its output, which every replay rewrites."""
+        with torch.cuda.graph(self.graph):
+            return step()
+
+    def replay(self) -> None:
+        self.graph.replay()
+
+
+class CapturedStep:
+    """``train.train_step`` captured once as a CUDA graph, then replayed for every minibatch.
+
+    Eagerly, a stack's step is ~340 dispatched operations, and their Python and dispatch cost
+    (vmap, autograd, one slice per loss) is several milliseconds a step on a CPU core, whatever
+    the card: more than the card's compute for the whole study. A replay is one launch. The
+    first ``WARMUP`` steps run eagerly (real steps; Adam's state is made there); the next is
+    captured with static input and target buffers, and each later step copies its minibatch into
+    them and replays. ``graph``: a :class:`CudaGraph`, or a stand-in for a test on the CPU.
+    """
+
+    WARMUP = 3
+
+    def __init__(self, graph):
+        self.graph, self.steps = graph, 0
+        self.inputs = self.targets = self.loss = None
+
+    def __call__(
+        self, net, optimizer, criterion, inputs: torch.Tensor, targets: torch.Tensor
+    ) -> torch.Tensor:
+        self.steps += 1
+        if self.steps <= self.WARMUP:
+            return self.graph.warm_up(lambda: train_step(net, optimizer, criterion, inputs, targets))
+        if self.loss is None:
+            self.inputs = inputs.clone()
+            self.targets = self.inputs if targets is inputs else targets.clone()  # an autoencoder's
+            self.loss = self.graph.capture(
+                lambda: train_step(net, optimizer, criterion, self.inputs, self.targets)
+            )
+        self.inputs.copy_(inputs)
+        if self.targets is not self.inputs:
+            self.targets.copy_(targets)
+        self.graph.replay()
+        return self.loss.clone()  # the next replay rewrites self.loss
+
+
 class Stack:
-    """One experiment's runs as one stack: the trainer's replica and each net's batch order."""
+    """One experiment's runs as one stack: the trainer's replica, its step (captured as a CUDA
+    graph on a GPU) and each net's batch order."""
 
     def __init__(self, configs: Sequence[RunConfig]):
         first = self.config = configs[0]
@@ -152,10 +205,13 @@ class Stack:
         self.members = [(c, loss) for loss in losses for c in configs if loss in c.losses]
         initial = {c: dict(zip(c.losses, experiments.initial_nets(c))) for c in configs}
         nets = StackedNets([initial[c][loss] for c, loss in self.members], first.device)
+        cuda = devices.is_cuda(first.device)
+        self.step = CapturedStep(CudaGraph(first.device)) if cuda else train_step
         self.replica = Replica(
             first.experiment,
             nets,
-            torch.optim.Adam(nets.parameters(), lr=first.lr, fused=first.fused_adam),
+            # capturable: Adam's step count on the card, so that a graph's replays advance it
+            torch.optim.Adam(nets.parameters(), lr=first.lr, fused=first.fused_adam, capturable=cuda),
             StackedCriterion([loss for _, loss in self.members]),
             tuple(_label(c, loss) for c, loss in self.members),
         )
@@ -207,7 +263,9 @@ def _run_stack(configs: Sequence[RunConfig], data_dir, *, progress: bool) -> lis
         with bar:
             for epoch in range(1, first.epochs + 1):
                 batches = stack.batches(train_x, train_y)
-                losses = train_epoch([stack.replica], batches, epoch=epoch, progress=bar.update)
+                losses = train_epoch(
+                    [stack.replica], batches, epoch=epoch, progress=bar.update, step=stack.step
+                )
                 for label, measured in zip(labels, stack.measure(test_x, test_y)):
                     histories[label].record(losses[label], measured)
         env = environment(first.device) | {"schedule": SCHEDULE}

@@ -60,16 +60,18 @@ def train_epoch(
     *,
     epoch: int,
     progress: Callable[[], None] | None = None,
+    step: Callable[..., torch.Tensor] = train_step,
 ) -> dict[str, float]:
     """Step every replica on each (inputs, targets) batch; mean training loss per replica (per
-    member, for a stack).
+    member, for a stack). ``step``: :func:`train_step`, or the same step replayed from a CUDA
+    graph (reproduce.stacked.CapturedStep).
 
     Raises :class:`TrainingDiverged` naming the first non-finite batch (1-based epoch and batch).
     """
     losses: dict[str, list[torch.Tensor]] = {r.name: [] for r in replicas}
     for inputs, targets in batches:
         for r in replicas:
-            losses[r.name].append(train_step(r.net, r.optimizer, r.criterion, inputs, targets))
+            losses[r.name].append(step(r.net, r.optimizer, r.criterion, inputs, targets))
         if progress is not None:
             progress()
     means = {}

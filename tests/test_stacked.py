@@ -3,16 +3,17 @@ grow with the nets. Its statistics at the study's scale: tests/test_tiers.py."""
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 from pathlib import Path
 
 import pytest
 import torch
 
-from reproduce import experiments, stacked, study
+from reproduce import data, experiments, stacked, study
 from reproduce.config import RunConfig
 from reproduce.results import RunCache
-from reproduce.train import Replica, TrainingDiverged, train_epoch
+from reproduce.train import Replica, TrainingDiverged, train_epoch, train_step
 
 TINY = {"train_size": 600, "test_size": 200, "epochs": 2}  # 12 steps
 # How far a stacked net's curves may be from the same net trained in its own run. Measured (seeds
@@ -132,3 +133,54 @@ def test_a_diverging_net_in_a_stack_is_named():
     replica = Replica("stack", nets, torch.optim.Adam(nets.parameters()), criterion, names)
     with pytest.raises(TrainingDiverged, match=r"^c: loss became nan at epoch 1, batch 2"):
         train_epoch([replica], batches(), epoch=1)
+
+
+class RecordedStep:
+    """A CUDA graph's semantics, on the CPU: ``capture`` records the step without its effects (the
+    nets and Adam's state are put back as they were), ``replay`` runs it again and writes its loss
+    into the captured output, as a graph's replay rewrites the memory it captured."""
+
+    def __init__(self, replica: Replica):
+        self.replica, self.captures = replica, 0
+
+    def warm_up(self, step):
+        return step()
+
+    def capture(self, step):
+        self.captures += 1
+        weights = [w.detach().clone() for w in self.replica.net.parameters()]
+        adam = copy.deepcopy(self.replica.optimizer.state_dict())
+        self.step, self.output = step, step()
+        with torch.no_grad():
+            for w, saved in zip(self.replica.net.parameters(), weights):
+                w.copy_(saved)
+        self.replica.optimizer.load_state_dict(adam)
+        return self.output
+
+    def replay(self):
+        self.output.copy_(self.step())
+
+
+@pytest.mark.parametrize("experiment", ["regression", "classification"])
+def test_a_captured_step_trains_as_the_eager_step_does(experiment, data_dir):
+    """CapturedStep's plumbing (eager warm-up, static buffers, the loss copied out of the graph's
+    output) with a CPU stand-in for the graph: the same losses and weights, bit for bit."""
+    configs = [c for c in tiny_study([0, 1]) if c.experiment == experiment]
+    train_x, train_y = data.load_split("mnist", data_dir, train=True, size=TINY["train_size"])
+    eager, graphed = stacked.Stack(configs), stacked.Stack(configs)
+    captured = stacked.CapturedStep(RecordedStep(graphed.replica))
+    losses = {"eager": [], "graphed": []}
+    for _ in range(2):  # epochs: the buffers outlive one
+        losses["eager"] += [
+            train_step(eager.replica.net, eager.replica.optimizer, eager.replica.criterion, *batch)
+            for batch in eager.batches(train_x, train_y)
+        ]
+        losses["graphed"] += [
+            captured(graphed.replica.net, graphed.replica.optimizer, graphed.replica.criterion, *batch)
+            for batch in graphed.batches(train_x, train_y)
+        ]
+    assert captured.graph.captures == 1 and len(losses["graphed"]) == 12 > captured.WARMUP + 1
+    assert all(torch.equal(a, b) for a, b in zip(losses["eager"], losses["graphed"]))
+    assert all(
+        torch.equal(a, b) for a, b in zip(eager.replica.net.parameters(), graphed.replica.net.parameters())
+    )
