@@ -74,31 +74,28 @@ class CountOps(TorchDispatchMode):
 
 
 def study_step(data_dir: str, seeds, schedule: str, scale: str = "lecture", device: str = "cpu"):
-    """One training step of every net of the study for ``seeds`` on ``schedule``: each run's
+    """One training step of every net of the study for ``seeds`` on ``schedule``, as the schedule
+    steps it (a stack on CUDA: a CUDA graph's replay after its eager warm-up steps): each run's
     minibatch and its nets' steps, or each stack's. Call it again for the next step."""
     configs = study.study_configs(seeds, scale=scale, device=device)
     size = configs[0].train_size
     train_x, train_y = data.load_split("mnist", data_dir, train=True, size=size, device=device)
-    steps = []  # (the replicas stepped together, their batches)
+    steps = []  # (the replicas stepped together, their batches, how a step is taken)
     if schedule == "stacked":
         for experiment in EXPERIMENTS:
             stack = stacked.Stack([c for c in configs if c.experiment == experiment])
-            steps.append(([stack.replica], stack.batches(train_x, train_y)))
+            steps.append(([stack.replica], stack.batches(train_x, train_y), stack.step))
     else:
         for config in configs:
             order = torch.Generator().manual_seed(config.seed)
-            steps.append(
-                (
-                    experiments.build_replicas(config),
-                    experiments.epoch_batches(config, train_x, train_y, order),
-                )
-            )
+            batches = experiments.epoch_batches(config, train_x, train_y, order)
+            steps.append((experiments.build_replicas(config), batches, train_step))
 
     def step():
-        for replicas, batches in steps:
+        for replicas, batches, take in steps:
             inputs, targets = next(batches)
             for r in replicas:
-                train_step(r.net, r.optimizer, r.criterion, inputs, targets)
+                take(r.net, r.optimizer, r.criterion, inputs, targets)
 
     return step
 
@@ -139,9 +136,13 @@ def best_seconds(fn, repeats: int = 5, calls: int = 20) -> float:
     return best
 
 
-def profile(work, calls: int) -> tuple[int, dict[str, float]]:
-    """``work``'s FLOPs (FlopCounterMode) and the best time of its matmuls replayed alone, with
-    torch's threads and with one thread (the time one of ``cores`` side-by-side runs takes)."""
+def synchronize(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
+
+
+def recorded(work, device: str = "cpu"):
+    """``work``'s FLOPs (FlopCounterMode) and a function that replays its matmuls alone."""
     with FlopCounterMode(display=False) as counter:
         work()
     with RecordGemms() as recorder:
@@ -151,10 +152,18 @@ def profile(work, calls: int) -> tuple[int, dict[str, float]]:
     def replay():
         for func, args, kwargs in recorder.calls:
             func(*args, **kwargs)
+        synchronize(device)
 
+    return counter.get_total_flops(), replay
+
+
+def profile(work, calls: int) -> tuple[int, dict[str, float]]:
+    """``work``'s FLOPs and the best time of its matmuls replayed alone, with torch's threads and
+    with one thread (the time one of ``cores`` side-by-side runs takes)."""
+    flops, replay = recorded(work)
     with pool.one_thread():
         one_thread = best_seconds(replay, calls=calls)
-    return counter.get_total_flops(), {"threads": best_seconds(replay, calls=calls), "one_thread": one_thread}
+    return flops, {"threads": best_seconds(replay, calls=calls), "one_thread": one_thread}
 
 
 def count_run_all(data_dir: str) -> dict:
@@ -242,29 +251,13 @@ def time_notebook_loop(data_dir: str) -> float:
     return time.perf_counter() - start
 
 
-def synchronize(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize(device)
-
-
 def stacked_step(data_dir: str, seeds, device: str) -> dict:
     """The lecture's study for ``seeds`` stacked, one training step: its FLOPs, the rate of its own
     matmuls replayed alone (the device's fp32 GEMM rate at these shapes), the step's time, and
     the achieved rate against that one."""
     step = study_step(data_dir, seeds, "stacked", device=device)
     step()
-    with FlopCounterMode(display=False) as counter:
-        step()
-    with RecordGemms() as recorder:
-        step()
-
-    @torch.no_grad()
-    def replay():
-        for func, args, kwargs in recorder.calls:
-            func(*args, **kwargs)
-        synchronize(device)
-
-    flops = counter.get_total_flops()
+    flops, replay = recorded(step, device)  # steps 2 and 3: eager, within a graph's warm-up
     with pool.one_thread():  # as the study trains on the CPU; a GPU is not affected
         gemm_seconds = best_seconds(replay, calls=10)
         step_seconds = best_seconds(lambda: (step(), synchronize(device)), calls=10)

@@ -81,31 +81,25 @@ def test_the_ops_dispatched_per_step_do_not_grow_with_the_seeds(data_dir):
 
 def test_a_stack_is_cached_whole_and_serves_any_of_its_families(data_dir, tmp_path):
     cache = RunCache(tmp_path)
-    asked = study.train_study(
-        [0, 1],
-        data_dir=data_dir,
-        cache=cache,
-        scale="smoke",
-        families=("regression",),
-        recipe=TINY,
-        schedule="stacked",
-    )
-    assert list(asked.runs) == ["regression"]
+
+    def train(family: str) -> study.Study:
+        return study.train_study(
+            [0, 1],
+            data_dir=data_dir,
+            cache=cache,
+            scale="smoke",
+            families=(family,),
+            recipe=TINY,
+            schedule="stacked",
+        )
+
+    assert list(train("regression").runs) == ["regression"]
     (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     every = tiny_study([0, 1])
     assert folder.name.endswith(stacked.stack_id(every))
     written = {p: p.stat().st_mtime_ns for p in folder.glob("*.json")}
     assert len(written) == len(every)
-    again = study.train_study(
-        [0, 1],
-        data_dir=data_dir,
-        cache=cache,
-        scale="smoke",
-        families=("shared_init",),
-        recipe=TINY,
-        schedule="stacked",
-    )
-    assert [r.config.seed for r in again.runs["shared_init"]] == [0, 1]
+    assert [r.config.seed for r in train("shared_init").runs["shared_init"]] == [0, 1]
     assert {p: p.stat().st_mtime_ns for p in folder.glob("*.json")} == written  # nothing trained
 
 
