@@ -156,24 +156,30 @@ class RecordedStep:
 
 
 @pytest.mark.parametrize("experiment", ["regression", "classification"])
-def test_a_captured_step_trains_as_the_eager_step_does(experiment, data_dir):
-    """CapturedStep's plumbing (eager warm-up, static buffers, the loss copied out of the graph's
-    output) with a CPU stand-in for the graph: the same losses and weights, bit for bit."""
-    configs = [c for c in tiny_study([0, 1]) if c.experiment == experiment]
-    train_x, train_y = data.load_split("mnist", data_dir, train=True, size=TINY["train_size"])
-    eager, graphed = stacked.Stack(configs), stacked.Stack(configs)
-    captured = stacked.CapturedStep(RecordedStep(graphed.replica))
-    losses = {"eager": [], "graphed": []}
-    for _ in range(2):  # epochs: the buffers outlive one
-        losses["eager"] += [
-            train_step(eager.replica.net, eager.replica.optimizer, eager.replica.criterion, *batch)
-            for batch in eager.batches(train_x, train_y)
-        ]
-        losses["graphed"] += [
-            captured(graphed.replica.net, graphed.replica.optimizer, graphed.replica.criterion, *batch)
-            for batch in graphed.batches(train_x, train_y)
-        ]
-    assert captured.graph.captures == 1 and len(losses["graphed"]) == 12 > captured.WARMUP + 1
+def test_a_captured_step_trains_as_the_eager_step_does(experiment, device, data_dir):
+    """CapturedStep (eager warm-up, static buffers, the loss copied out of the graph's output)
+    against the eager step: the same losses and weights, bit for bit. On the CPU a stand-in
+    plays the graph (its plumbing); the CUDA twin captures a real CUDA graph."""
+    every = study.study_configs([0, 1], scale="smoke", device=device, recipe=TINY)
+    configs = [c for c in every if c.experiment == experiment]
+    with experiments.deterministic(device):
+        train_x, train_y = data.load_split(
+            "mnist", data_dir, train=True, size=TINY["train_size"], device=device
+        )
+        eager, graphed = stacked.Stack(configs), stacked.Stack(configs)
+        captured = graphed.step if device != "cpu" else stacked.CapturedStep(RecordedStep(graphed.replica))
+        losses = {"eager": [], "graphed": []}
+        for _ in range(2):  # epochs: the buffers outlive one
+            losses["eager"] += [
+                train_step(eager.replica.net, eager.replica.optimizer, eager.replica.criterion, *batch)
+                for batch in eager.batches(train_x, train_y)
+            ]
+            losses["graphed"] += [
+                captured(graphed.replica.net, graphed.replica.optimizer, graphed.replica.criterion, *batch)
+                for batch in graphed.batches(train_x, train_y)
+            ]
+    assert isinstance(captured, stacked.CapturedStep) and captured.loss is not None
+    assert len(losses["graphed"]) == 12 > captured.WARMUP + 1
     assert all(torch.equal(a, b) for a, b in zip(losses["eager"], losses["graphed"]))
     assert all(
         torch.equal(a, b) for a, b in zip(eager.replica.net.parameters(), graphed.replica.net.parameters())
