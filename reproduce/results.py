@@ -177,8 +177,9 @@ class RunCache:
         folder.mkdir(parents=True, exist_ok=True)
         return folder / f"{config.label()}-{shared.key()}.json"
 
-    def get(self, config: RunConfig) -> RunResult | None:
-        path = self.path(config)
+    def get(self, config: RunConfig, stack: str = "") -> RunResult | None:
+        """The cached result, or None where it is absent, damaged or of an older schema."""
+        path = self.path(config, stack)
         if not path.is_file():
             return None
         try:
@@ -224,13 +225,12 @@ class RunCache:
         A stack's runs are filed under the stack's name: a run's bits may depend on what else
         was in its stack. One process trains a stack; the others wait for it.
         """
-        paths = [self.path(config, stack) for config in configs]
-        with FileLock(str(paths[0].parent / f"{stack}.lock")):
-            results = [RunResult.load(p) if p.is_file() else None for p in paths]
-            if None in results:
+        with FileLock(str(self.path(configs[0], stack).parent / f"{stack}.lock")):
+            results = [self.get(config, stack) for config in configs]
+            if None in results:  # a run absent, damaged or old: the whole stack trains again
                 results = train_all(configs)
-                for result, path in zip(results, paths):
-                    result.save(path)
+                for result in results:
+                    result.save(self.path(result.config, stack))
         return results
 
     def _train(self, config: RunConfig, train: Callable[[RunConfig], RunResult]) -> RunResult:

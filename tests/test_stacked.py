@@ -101,6 +101,10 @@ def test_a_stack_is_cached_whole_and_serves_any_of_its_families(data_dir, tmp_pa
     assert len(written) == len(every)
     assert [r.config.seed for r in train("shared_init").runs["shared_init"]] == [0, 1]
     assert {p: p.stat().st_mtime_ns for p in folder.glob("*.json")} == written  # nothing trained
+    damaged = sorted(written)[0]
+    damaged.write_text(damaged.read_text()[:100])  # a run cut short, as a full disk leaves it
+    assert [r.config.seed for r in train("regression").runs["regression"]] == [0, 1]  # the stack again
+    assert all(p.stat().st_mtime_ns != written[p] for p in written)
 
 
 def test_a_stack_refuses_runs_of_another_recipe():
