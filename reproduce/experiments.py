@@ -78,11 +78,17 @@ def epoch_batches(config: RunConfig, train_x, train_y, order: torch.Generator):
     """One epoch's (inputs, targets) in the seeded order, with no host-device sync per batch.
 
     The permutation goes to the device once per epoch, so indexing never copies a CPU index
-    to the GPU; the autoencoder's targets are its inputs, one gather serving both.
+    to the GPU.
     """
     for idx in data.batch_indices(config.train_size, config.batch_size, order, device=config.device):
-        inputs = train_x[idx]
-        yield inputs, (inputs if config.experiment == "regression" else train_y[idx])
+        yield minibatch(config.experiment, idx, train_x, train_y)
+
+
+def minibatch(experiment: str, idx: torch.Tensor, train_x, train_y) -> tuple[torch.Tensor, torch.Tensor]:
+    """(inputs, targets) at ``idx``, of any shape (a stack's is [nets, batch]): the
+    autoencoder's targets are its inputs, one gather serving both."""
+    inputs = train_x[idx]
+    return inputs, (inputs if experiment == "regression" else train_y[idx])
 
 
 @torch.no_grad()

@@ -30,6 +30,7 @@ is the kernels' business, so the cache keys every run by the whole stack it was 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import itertools
 import time
@@ -47,10 +48,11 @@ from reproduce.results import History, RunResult, environment
 from reproduce.train import Replica, train_epoch, train_step
 
 SCHEDULE = "stacked"  # results.environment's "schedule" for a stacked run; absent: one run at a time
-# The fields every run of a stack shares: what it trains on and the recipe. The others (seed,
-# losses, shared init) are each net's own.
-SHARED_FIELDS = ("dataset", "scale", "train_size", "test_size", "epochs", "batch_size", "lr")
-SHARED_FIELDS += ("fused_adam", "device")
+# The fields every run of a stack shares (the experiment, what it trains on, the recipe): every
+# RunConfig field but those each net has of its own.
+SHARED_FIELDS = tuple(
+    f.name for f in dataclasses.fields(RunConfig) if f.name not in ("seed", "losses", "shared_init")
+)
 EVALUATION_CHUNK = 8  # nets whose test-set outputs are held at once (8 x 10000 x 784 floats: 250 MB)
 
 
@@ -194,10 +196,10 @@ class Stack:
         first = self.config = configs[0]
         for config in configs[1:]:
             differ = [f for f in SHARED_FIELDS if getattr(config, f) != getattr(first, f)]
-            if differ or config.experiment != first.experiment:
+            if differ:
                 raise ValueError(
                     f"expected one experiment and recipe in a stack; {config.label()} differs in "
-                    f"{', '.join(differ) or 'experiment'}"
+                    f"{', '.join(differ)}"
                 )
         self.configs = list(configs)
         # Nets grouped by loss (each loss computed once over its slice), runs in order within.
@@ -225,8 +227,7 @@ class Stack:
         config = self.config
         orders = torch.stack([data.epoch_order(config.train_size, g, config.device) for g in self._orders])
         for idx in orders[self._run_of_net].split(config.batch_size, dim=1):
-            inputs = train_x[idx]
-            yield inputs, (inputs if config.experiment == "regression" else train_y[idx])
+            yield experiments.minibatch(config.experiment, idx, train_x, train_y)
 
     @torch.no_grad()
     def measure(self, images, labels) -> list[dict[str, float]]:
