@@ -191,11 +191,15 @@ def judge_without_baselines(fresh: dict, family: str, dataset: str, scale: str, 
             ),
             stacklevel=1,
         )
-    reference = references.load(dataset, scale)[family]
+    assert_inside(fresh, references.load(dataset, scale)[family], "the CPU reference distribution")
+
+
+def assert_inside(fresh: dict, reference: dict, what: str = "the reference distribution") -> None:
+    """The distribution tier's verdict: no curve summary of ``fresh`` shifted from ``reference``."""
     found = distribution.significant(distribution.shifts(fresh, reference))
     assert not found, (
-        f"{len(found)} values moved beyond the CPU reference distribution (Holm, alpha "
-        f"{distribution.ALPHA}): " + "; ".join(s.describe() for s in found[:6])
+        f"{len(found)} values moved beyond {what} (Holm, alpha {distribution.ALPHA}): "
+        + "; ".join(s.describe() for s in found[:6])
     )
 
 
@@ -218,11 +222,7 @@ def test_curves(family, dataset, scale, device, baseline_seeds, baseline, study_
         assert expected == {"environment": environment, "reference": reference} | kept | {"seeds": fresh}
         return
     reference = stored_reference(stored, scale)
-    found = distribution.significant(distribution.shifts(fresh, reference))
-    assert not found, (
-        f"{len(found)} values moved beyond the reference distribution (Holm, alpha {distribution.ALPHA}): "
-        + "; ".join(s.describe() for s in found[:6])
-    )
+    assert_inside(fresh, reference)
     # Everything but the curves is the baseline's own: what a fresh run checks is its curves.
     document = stored | {"seeds": fresh}
     if bits_decided_by(stored["environment"]) != bits_decided_by(environment):
