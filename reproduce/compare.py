@@ -19,7 +19,7 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
-from reproduce import distribution
+from reproduce import distribution, paired
 from reproduce.results import RunResult, write_json_atomic
 from reproduce.study import MIN_SEEDS, Study
 
@@ -67,11 +67,14 @@ def references_of(baseline: Study) -> dict[str, dict]:
     return {family: distribution.reference(seeds_doc(baseline, family)) for family in baseline.runs}
 
 
-def judge_curves(results: Study, references: Mapping[str, Mapping]) -> dict:
-    """Every net of ``results`` that a reference has, judged against it; the rest named.
+def judge_curves(
+    results: Study, references: Mapping[str, Mapping], baseline: paired.Baseline | None = None
+) -> dict:
+    """Every net of ``results`` that a reference has, judged against it; the rest named. Where
+    ``baseline`` is given, the seeds it trained too are also paired with it (``reproduce.paired``).
 
     ``{"families": {family: {seeds, reference_seeds, curves_judged, largest_shift_in_sds,
-    significant}}, "not_judged": [why, ...], "curves_judged": n}``.
+    significant, tiers, paired}}, "not_judged": [why, ...], "curves_judged": n}``.
     """
     report = {"families": {}, "not_judged": [], "curves_judged": 0}
     for family in results.runs:
@@ -100,15 +103,35 @@ def judge_curves(results: Study, references: Mapping[str, Mapping]) -> dict:
         for s in shifts:
             if s.curve not in largest or abs(s.in_sds) > abs(largest[s.curve].in_sds):
                 largest[s.curve] = s
+        pairing = baseline and baseline.judge(family, fresh, results.runs[family][0].environment)
         report["families"][family] = {
             "reference_seeds": ref["seeds"],
             "seeds": sorted(int(k) for k in fresh),
             "curves_judged": len(common),
             "largest_shift_in_sds": {c: s.in_sds for c, s in sorted(largest.items())},
             "significant": [s.describe() for s in distribution.significant(shifts)],
+            "tiers": ["paired", "distribution"] if pairing and pairing.judged else ["distribution"],
+            "paired": pairing and pairing.as_dict(),
         }
         report["curves_judged"] += len(common)
     return report
+
+
+def paired_with(baseline: Study) -> paired.Baseline:
+    """A baseline folder's runs as what fresh runs pair with: its seeds, in the noise of its
+    setting, measured in the shipped reference's seed sds."""
+    from reproduce import references
+
+    try:
+        shipped = references.load(baseline.dataset, baseline.scale)
+    except ValueError:
+        shipped = {}
+    return paired.Baseline(
+        {family: seeds_doc(baseline, family) for family in baseline.runs},
+        baseline.results[0].environment,
+        shipped,
+        paired.load_noise(baseline.dataset, baseline.scale),
+    )
 
 
 def holdings(study: Study) -> str:
@@ -121,7 +144,9 @@ def holdings(study: Study) -> str:
 
 
 def shifted(curves: Mapping) -> bool:
-    return any(f["significant"] for f in curves["families"].values())
+    """Whether any family shifted: significantly against the reference, or beyond the
+    floating-point noise of its paired seeds."""
+    return any(f["significant"] or (f.get("paired") or {}).get("failed") for f in curves["families"].values())
 
 
 def compare(baseline: Study, results: Study) -> dict:
@@ -134,7 +159,7 @@ def compare(baseline: Study, results: Study) -> dict:
             f"the baseline is {settings[0][0]} at {settings[0][1]} scale, the results {settings[1][0]} "
             f"at {settings[1][1]} scale: curves compare only within one dataset and scale"
         )
-    report = judge_curves(results, references_of(baseline))
+    report = judge_curves(results, references_of(baseline), paired_with(baseline))
     if not report["curves_judged"]:
         raise ValueError(
             f"no curve could be judged: {'; '.join(report['not_judged'])} (the baseline holds "
@@ -159,12 +184,31 @@ def changed(report: dict) -> bool:
     return any(c["baseline"] != c["results"] for c in report["claims"]) or shifted(report)
 
 
+def paired_line(family: str, found: Mapping | None) -> str:
+    """One line: what the paired tier said of a family."""
+    if not found:
+        return f"paired  {family}: not paired (no baseline seeds to pair with)"
+    if not found["draws_match"]:
+        return f"{'DIFFERS' if found['failed'] else 'paired '} {family}: {found['note']}"
+    verdict = f"{len(found['beyond'])} beyond the noise" if found["beyond"] else "within the noise"
+    return (
+        f"paired  {family}: seeds {' '.join(map(str, found['seeds']))}, {found['summaries_judged']} "
+        f"summaries {verdict}; largest {found['largest']}"
+    )
+
+
 def curves_lines(curves: Mapping) -> list[str]:
-    """The curves' judgement for the terminal: one line, plus one per shift and per net not judged."""
+    """The curves' judgement for the terminal: one line, plus one per shift and per net not judged,
+    and a line per family for the paired tier where it ran."""
     shifts = [f"SHIFTED {family}: {s}" for family, f in curves["families"].items() for s in f["significant"]]
     verdict = f"{len(shifts)} significant shift(s)" if shifts else "no significant shift"
     lines = [f"curves  {curves['curves_judged']} judged against the reference distribution: {verdict}"]
-    return lines + shifts + [f"curves  not judged: {why}" for why in curves["not_judged"]]
+    lines += shifts + [f"curves  not judged: {why}" for why in curves["not_judged"]]
+    for family, f in curves["families"].items():
+        if "paired" in f:
+            lines.append(paired_line(family, f["paired"]))
+            lines += [f"SHIFTED {family} (paired): {d}" for d in (f["paired"] or {}).get("beyond", [])]
+    return lines
 
 
 def curves_markdown(curves: Mapping) -> list[str]:
@@ -179,6 +223,12 @@ def curves_markdown(curves: Mapping) -> list[str]:
             "",
         ]
         lines += [f"- significant: {s}" for s in f["significant"]] or ["- no significant shift"]
+        if "paired" in f:
+            said = paired_line(family, f["paired"]).split(" ", 1)[1].strip()
+            lines.append(f"- tiers: {', '.join(f['tiers'])}; {said}")
+            lines += [
+                f"- beyond the floating-point noise: {d}" for d in (f["paired"] or {}).get("beyond", [])
+            ]
         lines += ["", "| curve | largest shift (reference seed sds) |", "|---|---|"]
         lines += [f"| {c} | {v:+.2f} |" for c, v in f["largest_shift_in_sds"].items()]
     return lines

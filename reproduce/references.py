@@ -2,7 +2,8 @@
 
 One file per dataset and scale, ``reproduce/references/<dataset>-<scale>.json``, holding per
 family the ``reference`` of this repository's CPU baseline (mean, sd and n over seeds of every
-curve's summaries and every epoch; ``reproduce.distribution``) and the environment it was made in. They are
+curve's summaries and every epoch; ``reproduce.distribution``), the tested seeds' histories (for
+the paired tier, ``reproduce.paired``) and the environment they were made in. They are
 copies, so that a gate installed with pip, outside this repository, judges a course's curves as
 the repository's own tests judge its runs; ``tests/test_references.py`` fails when a copy and its
 baseline differ. After the baselines change: ``python -m reproduce.references baselines/cpu``.
@@ -34,13 +35,21 @@ def load(dataset: str, scale: str) -> dict[str, dict]:
     return json.loads(file.read_text())["families"]
 
 
+def baseline_seeds(dataset: str, scale: str) -> tuple[dict[str, dict], dict]:
+    """``({family: seeds}, environment)``: the tested seeds' histories as the baselines hold
+    them, and where they were trained; what the paired tier pairs a fresh run with."""
+    document = json.loads(path(dataset, scale).read_text())
+    return document["seeds"], document["environment"]
+
+
 def from_baselines(folder: Path, dataset: str, scale: str) -> dict:
     """The shipped document for one setting, read from ``folder`` (``baselines/cpu``)."""
-    families, environment = {}, None
+    families, seeds, environment = {}, {}, None
     for family in DISTINCT_FAMILIES:
         name = f"test_curves[cpu-{scale}-{dataset}-{family}].json"
         stored = json.loads((folder / dataset / "test_baselines" / name).read_text())
         families[family] = stored["reference"]
+        seeds[family] = {seed: {"histories": run["histories"]} for seed, run in stored["seeds"].items()}
         environment = environment or stored["environment"]
     return {
         "format": FORMAT,
@@ -48,6 +57,7 @@ def from_baselines(folder: Path, dataset: str, scale: str) -> dict:
         "scale": scale,
         "environment": environment,
         "families": families,
+        "seeds": seeds,
     }
 
 

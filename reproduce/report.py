@@ -11,6 +11,7 @@ matplotlib.use("Agg")  # files only, no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from reproduce import distribution  # noqa: E402
 from reproduce.claims import Judgement  # noqa: E402
 from reproduce.config import LECTURE_DATASET  # noqa: E402
 from reproduce.losses import get_loss  # noqa: E402
@@ -32,7 +33,7 @@ MEASURE_NAMES = {
 
 # Negative controls get a panel of their own: NLL on raw scores sits near 11 % accuracy and its
 # loss falls below -80, which would squeeze the lecture's curves (91-97 %) into a sliver.
-CONTROLS = ("nll_raw",)
+CONTROLS = distribution.DIVERGING_CONTROLS
 
 
 def draw(results: Sequence[RunResult], measures, ylabel: str):

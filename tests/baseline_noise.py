@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 import random
 import statistics
 import sys
@@ -34,8 +35,10 @@ from pathlib import Path
 
 import torch
 
-from reproduce import data, distribution, experiments
+from reproduce import data, distribution, experiments, paired
 from reproduce.compare import seeds_doc
+from reproduce.config import SCALES
+from reproduce.datasets import DATASETS
 from reproduce.results import RunCache, RunResult, default_cache_dir
 from reproduce.study import family_of, study_configs, train_study
 
@@ -123,16 +126,62 @@ MAX_SUBSETS = 2000  # judged for false alarms; more fresh seeds than 3 have more
 
 def shifted(docs: dict, key: str, sds: list[float], d: float, whole_curve: bool) -> dict:
     """Copies of the seeds' documents with curve ``key`` moved by ``d`` reference sds: its final
-    epoch, or every epoch (each by its own epoch's sd)."""
+    epoch, or every epoch (each by its own epoch's sd); an untrained net's value by its sd."""
     loss, name = key.split("/", 1)
     out = {}
     for seed, doc in docs.items():
         history = copy.deepcopy(doc["histories"][loss])
-        curve = history["train_loss"] if name == "train_loss" else history["metrics"][name]
-        for e in range(len(curve)) if whole_curve else (len(curve) - 1,):
-            curve[e] += d * sds[e]
+        if name.startswith("untrained/"):
+            history["untrained"][name.split("/", 1)[1]] += d * sds[0]
+        else:
+            curve = history["train_loss"] if name == "train_loss" else history["metrics"][name]
+            for e in range(len(curve)) if whole_curve else (len(curve) - 1,):
+                curve[e] += d * sds[e]
         out[seed] = {"histories": doc["histories"] | {loss: history}}
     return out
+
+
+TWINS = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "twins"
+
+
+def paired_power(dataset: str, scale: str, d: float = 1.0) -> dict[tuple[str, str, str], dict[str, float]]:
+    """Power on real other bits: each twin of the baseline's seeds (benchmarks/paired_noise.py),
+    every curve moved by ``d`` reference sds in all three seeds, in its final value or in every
+    epoch, judged by the paired tier against the baseline's same seeds and by the distribution
+    tier against the reference. ``{(twin, family, shape): {"paired": caught, "distribution": ...}}``,
+    as fractions of the family's curves (every curve for the paired tier, the tested ones for the
+    distribution tier). Under another torch release an untrained value is the draws' witness, not
+    a summary the paired tier judges (moved, it says the draws differ and steps aside), so there
+    the paired tier's fraction is of the trained curves."""
+    baseline = paired.shipped(dataset, scale)
+    out = {}
+    for path in sorted((TWINS / f"{dataset}-{scale}").glob("*.json")):
+        twin = json.loads(path.read_text())
+        same_torch = paired.torch_release(twin["environment"]) == paired.torch_release(baseline.environment)
+        for family, docs in twin["seeds"].items():
+            reference = baseline.references[family]
+            for whole in (False, True):
+                hits = {"paired": [], "distribution": []}
+                for key, stats in reference["curves"].items():
+                    moved = shifted(docs, key, stats["sd"], d, whole)
+                    if same_torch or "/untrained/" not in key:
+                        hits["paired"].append(baseline.judge(family, moved, twin["environment"]).failed)
+                    if distribution.tested(key):
+                        found = distribution.shifts(moved, reference)
+                        hits["distribution"].append(bool(distribution.significant(found)))
+                shape = "whole curve" if whole else "final value"
+                out[twin["label"], family, shape] = {k: sum(v) / len(v) for k, v in hits.items()}
+    return out
+
+
+def print_paired_power(d: float) -> None:
+    for dataset in DATASETS:
+        for scale in SCALES:
+            for (label, family, shape), rate in paired_power(dataset, scale, d).items():
+                print(
+                    f"{dataset:13s} {scale:7s} {label:22s} {family:14s} {shape:11s} d={d:g}: paired "
+                    f"{rate['paired']:4.0%}, distribution {rate['distribution']:4.0%}"
+                )
 
 
 def power(scale: str, dataset: str, seeds: list[int], fresh: int, subsets: int, size: int | None) -> None:
@@ -204,6 +253,8 @@ if __name__ == "__main__":
         seed_spread(Path(sys.argv[2]).expanduser())
     elif sys.argv[1:2] == ["threads"]:
         thread_difference(sys.argv[2], [int(s) for s in sys.argv[3:]])
+    elif sys.argv[1:2] == ["paired"]:
+        print_paired_power(float(sys.argv[2]) if sys.argv[2:] else 1.0)
     elif sys.argv[1:2] == ["power"]:
         first, last = (int(x) for x in sys.argv[4].split("-"))
         options = dict(zip(sys.argv[5::2], sys.argv[6::2]))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reproduce import references
+from reproduce import paired, references
 from reproduce.config import SCALES
 from reproduce.datasets import DATASETS
 
@@ -36,11 +36,14 @@ def test_a_missing_reference_is_named(monkeypatch, tmp_path):
 
 
 def test_the_references_are_package_data():
-    """A pip-installed gate has them: pyproject's package-data names every shipped file."""
+    """A pip-installed gate has them: pyproject's package-data names every shipped file, the
+    references and the paired tier's measured noise of every setting."""
     text = (BASELINES.parents[1] / "pyproject.toml").read_text()
     patterns = re.search(r"^reproduce = \[(.*)\]", text, re.MULTILINE).group(1)
     globs = [g.strip().strip('"') for g in patterns.split(",")]
     package = Path(references.__file__).parent
     shipped = {p.relative_to(package) for g in globs for p in package.glob(g)}
     assert {p.relative_to(package) for p in references.FOLDER.glob("*.json")} <= shipped
-    assert len(list(references.FOLDER.glob("*.json"))) == len(DATASETS) * len(SCALES)
+    settings = [(d, s) for d in DATASETS for s in SCALES]
+    assert all(references.path(d, s).is_file() and paired.noise_path(d, s).is_file() for d, s in settings)
+    assert len(list(references.FOLDER.glob("*.json"))) == 2 * len(settings)

@@ -4,12 +4,15 @@ Each case applies one realistic one-line mistake to a copy of ``reproduce/``, tr
 study on it (seeds 0 1 2, one thread, in a subprocess that imports the copy), and judges the
 result as a run in another environment would be judged: the distribution tier against the
 committed reference, and every trained claim against its expected verdict. Every mistake must
-fail one of them; the unmodified code on seeds the reference never saw must pass both.
+fail one of them, and the paired tier alone (the same seeds against the CPU baseline's, within
+the measured floating-point noise: reproduce/paired.py); the unmodified code on seeds the
+reference never saw must pass both.
 Slow: six smoke studies (about 3 minutes on 2 cores).
 
 At lecture scale two mistakes (SSIM's K2 0.05, the learning rate 1.5e-4) train the regression
 runs of seeds 0 1 2 and must fail the distribution tier against the lecture reference (13 seeds
-no test trains). 27 minutes on 2 cores beside another training job, so outside the default run:
+no test trains), and the paired tier. 27 minutes on 2 cores beside another training job, so
+outside the default run:
 ``pytest tests/test_tiers.py --mistakes-at-lecture-scale``.
 """
 
@@ -24,8 +27,10 @@ from pathlib import Path
 
 import pytest
 
-from reproduce import distribution, references
+from reproduce import distribution, paired, references
 from reproduce.claims import CLAIMS
+from reproduce.config import DEFAULT_SEEDS, SCALES
+from reproduce.datasets import DATASETS
 
 BY_NAME = {c.name: c for c in CLAIMS}
 
@@ -51,10 +56,15 @@ MISTAKES = {  # name: (file, the line as it is, the line with the mistake)
 # within the tier's measured blind spot (a 3-sd shift is caught in 1-4 % of 3-seed subsets).
 LECTURE_MISTAKES = ("ssim-constant", "learning-rate")
 CARD_MISTAKE = "learning-rate"
+# Seeds no reference ever saw (test_the_reference_seeds_are_disjoint_from_every_tested_seed).
+UNSEEN_SEEDS = (10, 11, 12)
+CARD_SEEDS = tuple(range(20, 26))
 STUDY = """
 import json, sys, torch
 from reproduce import data
 from reproduce.claims import CLAIMS
+from reproduce.config import DEFAULT_SEEDS, SCALES
+from reproduce.datasets import DATASETS
 from reproduce.results import RunCache
 from reproduce.study import train_study
 torch.set_num_threads(1)
@@ -69,7 +79,8 @@ judged = [c for c in CLAIMS if c.families and set(c.families) <= set(families)]
 verdicts = {c.name: c.evaluate(study).verdict for c in judged}
 runs = {f: {str(r.config.seed): {"histories": {k: vars(h) for k, h in r.histories.items()}}
             for r in study.runs[f]} for f in study.runs}
-print(json.dumps({"verdicts": verdicts, "runs": runs}))
+environment = study.results[0].environment
+print(json.dumps({"verdicts": verdicts, "runs": runs, "environment": environment}))
 """
 
 
@@ -116,6 +127,19 @@ def failures(trained: dict, scale: str = "smoke") -> list[str]:
     return found
 
 
+def paired_failures(trained: dict, scale: str = "smoke") -> list[str]:
+    """What the paired tier alone says: the trained seeds against the CPU baseline's same seeds,
+    beyond the measured floating-point noise (or draws that differ under the baseline's torch)."""
+    baseline = paired.shipped("mnist", scale)
+    found = []
+    for family in set(FAMILIES) & set(trained["runs"]):
+        verdict = baseline.judge(family, trained["runs"][family], trained["environment"])
+        assert verdict.judged or verdict.failed, f"{family}: not paired: {verdict.note}"
+        found += [f"{family}: {d.describe()}" for d in verdict.beyond[:2]]
+        found += [f"{family}: {verdict.note}"] if verdict.failed and not verdict.judged else []
+    return found
+
+
 def mistaken_copy(mistake: str, tmp_path: Path) -> Path:
     """A copy of reproduce/ with the one-line mistake in it."""
     module, right, wrong = MISTAKES[mistake]
@@ -130,8 +154,10 @@ def mistaken_copy(mistake: str, tmp_path: Path) -> Path:
 @pytest.mark.slow
 @pytest.mark.parametrize("mistake", sorted(MISTAKES))
 def test_a_small_mistake_fails_without_the_exact_tier(mistake, data_dir, tmp_path):
-    trained = study(mistaken_copy(mistake, tmp_path), (0, 1, 2), data_dir, tmp_path)
-    assert failures(trained), f"{mistake} went through both tiers"
+    """Each mistake fails the distribution tier or a claim, and the paired tier alone."""
+    trained = study(mistaken_copy(mistake, tmp_path), DEFAULT_SEEDS, data_dir, tmp_path)
+    assert failures(trained), f"{mistake} went through the distribution tier and the claims"
+    assert paired_failures(trained), f"{mistake} went through the paired tier"
 
 
 @pytest.mark.slow
@@ -142,17 +168,18 @@ def test_a_small_mistake_at_lecture_scale_fails_the_distribution_tier(mistake, d
             "about 10 minutes each on 2 cores: pytest tests/test_tiers.py --mistakes-at-lecture-scale"
         )
     trained = study(
-        mistaken_copy(mistake, tmp_path), (0, 1, 2), data_dir, tmp_path, "lecture", ("regression",)
+        mistaken_copy(mistake, tmp_path), DEFAULT_SEEDS, data_dir, tmp_path, "lecture", ("regression",)
     )
     found = failures(trained, "lecture")
     assert any(f.startswith("regression: ") for f in found), f"{mistake} went through the distribution tier"
+    assert paired_failures(trained, "lecture"), f"{mistake} went through the paired tier"
 
 
 @pytest.mark.slow
 def test_the_unmodified_code_on_unseen_seeds_passes(data_dir, tmp_path):
     package = tmp_path / "copy" / "reproduce"
     shutil.copytree(ROOT / "reproduce", package)
-    assert failures(study(package, (10, 11, 12), data_dir, tmp_path)) == []
+    assert failures(study(package, UNSEEN_SEEDS, data_dir, tmp_path)) == []
 
 
 @pytest.mark.slow
@@ -162,7 +189,7 @@ def test_the_stacked_schedule_passes_where_a_card_has_no_baselines(data_dir, tmp
     never saw: nothing shifted, every verdict as expected."""
     package = tmp_path / "copy" / "reproduce"
     shutil.copytree(ROOT / "reproduce", package)
-    assert failures(study(package, range(20, 26), data_dir, tmp_path, schedule="stacked")) == []
+    assert failures(study(package, CARD_SEEDS, data_dir, tmp_path, schedule="stacked")) == []
 
 
 @pytest.mark.slow
@@ -171,8 +198,21 @@ def test_a_small_mistake_fails_a_card_without_baselines(data_dir, tmp_path):
     1.5e-4, seeds 20-22 (measured: every claim as expected; l1's final training loss -119 sds,
     CE's -23 sds)."""
     trained = study(
-        mistaken_copy(CARD_MISTAKE, tmp_path), range(20, 23), data_dir, tmp_path, schedule="stacked"
+        mistaken_copy(CARD_MISTAKE, tmp_path), CARD_SEEDS[:3], data_dir, tmp_path, schedule="stacked"
     )
     found = failures(trained)
     shifted = [f for f in found if f.split(":")[0] in FAMILIES]
     assert shifted and len(shifted) == len(found), f"{CARD_MISTAKE}: {found}"
+
+
+def test_the_reference_seeds_are_disjoint_from_every_tested_seed():
+    """The seeds judged "unseen" here and the baselines' own seeds are in no reference (issue 24):
+    a seed judged against a distribution it is part of passes more easily than a new one."""
+    tested = set(DEFAULT_SEEDS) | set(UNSEEN_SEEDS) | set(CARD_SEEDS)
+    for dataset in DATASETS:
+        for scale in SCALES:
+            for family, reference in references.load(dataset, scale).items():
+                seen = tested & set(reference["seeds"])
+                assert not seen, (
+                    f"{dataset} {scale} {family}: the reference holds tested seeds {sorted(seen)}"
+                )
