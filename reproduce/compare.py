@@ -5,8 +5,11 @@ run JSONs as ``reproduce run``/``claims`` write them (``<dir>/runs/*.json``, or 
 itself). Nets are matched, not families: every net of the results (family, loss) that the
 baseline trained over at least 2 seeds is judged, curve by curve (its final value and its mean
 over epochs), against the baseline seeds' distribution, as the distribution tier judges a test run
-(``reproduce.distribution``; Holm per family). The same judgement runs in ``reproduce claims
---results`` against the reference shipped in the package. The report names each curve's largest
+(``reproduce.distribution``; Holm per family). The seeds both sides trained are also paired,
+each results seed against the baseline's same seed, within the floating-point noise measured
+for the setting (``reproduce.paired``): the same seeds on other bits differ by far less than
+seeds do. The same judgement runs in ``reproduce claims`` (and ``--results``) against the
+reference and the seeds shipped in the package. The report names each curve's largest
 shift in reference seed sds, the significant ones, how many curves were judged and which nets
 could not be, the claims whose verdict changed and the environment diff. A comparison in which
 no curve could be judged is refused: "no change" must mean something was compared.

@@ -46,15 +46,14 @@ from reproduce.devices import baseline_folder, is_cuda
 from reproduce.study import DISTINCT_FAMILIES, Study
 
 BASELINE_SEEDS = DEFAULT_SEEDS  # other seeds have no baseline
-# Seeds of the reference distribution: 10 at smoke scale (cheap), the baseline seeds at lecture
-# scale (3 x 6000 steps per family; the least the distribution tier accepts there).
 # Seeds of the reference distribution, per "<dataset>/<scale>", else "<scale>" (claims.lookup).
 # Smoke: 20 seeds (a minute of training; 10 before issue 18: a 5-sd shift of a final value was
-# caught in 30-88 % of 3-seed subsets, with 17 in 95-100 %). Lecture: seeds no test trains, as
-# many as a one-off training afforded (MNIST 13, Fashion-MNIST 10). Measured by judging every
+# caught in 30-88 % of 3-seed subsets, with 17 in 95-100 %), 100-119 since issue 24: disjoint
+# from every seed a test judges (0-2, 10-12, 20-25: tests/test_tiers.py). Lecture: seeds no test
+# trains, as many as a one-off training afforded (MNIST 13, Fashion-MNIST 10). Measured by judging every
 # 3-seed subset against the other seeds, tests/baseline_noise.py power (README "Distribution tier").
 REFERENCE_SEEDS = {
-    "smoke": tuple(range(20)),
+    "smoke": tuple(range(100, 120)),
     "mnist/lecture": tuple(range(100, 113)),
     "fashion-mnist/lecture": tuple(range(100, 110)),
 }
@@ -286,9 +285,10 @@ def test_claim_verdicts(dataset, scale, device, baseline_seeds, baseline, study_
 
 def test_a_card_without_baselines_is_judged_by_the_cpu_seeds_and_reference():
     """The fresh-card path on the CPU's own seeds: they pass both tiers, and the card is told once.
-    The MSE net's SSIM 1 % lower in every epoch passes the distribution tier (-2.2 sds on the mean
-    over epochs, p 0.002, not significant after Holm) and fails the paired tier, whose allowance
-    there is a thousandth of that; 2 % lower fails the distribution tier too (-4.1 sds, p 2.5e-6)."""
+    The MSE net's SSIM 1 % lower in every epoch passes the distribution tier (-1.8 sds on the mean
+    over epochs, p 0.01, not significant after Holm) and fails the paired tier (-1.5 seed sds,
+    over 1000 x its floating-point noise); 3 % lower fails the distribution tier too (-4.9 sds,
+    p 2.3e-7; 2 % is -3.3 sds, p 3.7e-5, not significant against the 20-seed reference 100-119)."""
     stored = json.loads((CPU_SMOKE / "test_curves[cpu-smoke-mnist-regression].json").read_text())
     environment = stored["environment"]
     with pytest.warns(NoCardBaselines, match="baselines/cuda/a-card/ does not exist"):
@@ -306,10 +306,10 @@ def test_a_card_without_baselines_is_judged_by_the_cpu_seeds_and_reference():
     with pytest.raises(AssertionError, match="2 beyond the noise.*mse/ssim"):
         assert_paired(ssim_lower(0.01), paired.shipped("mnist", "smoke"), "regression", environment)
     with pytest.raises(AssertionError, match="mse/ssim"):
-        assert_inside(ssim_lower(0.02), reference)
+        assert_inside(ssim_lower(0.03), reference)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # said once: not again for the same card
         with pytest.raises(AssertionError, match="mse/ssim"):
             judge_without_baselines(
-                ssim_lower(0.02), "regression", "mnist", "smoke", "cuda/a-card", environment
+                ssim_lower(0.03), "regression", "mnist", "smoke", "cuda/a-card", environment
             )

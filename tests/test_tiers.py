@@ -54,7 +54,9 @@ MISTAKES = {  # name: (file, the line as it is, the line with the mistake)
 # SSIM's K2 is the smallest that the tier catches at lecture scale (+9.1 sds); pixels / 256 moved
 # no summary of seeds 0 1 2 by more than 2.8 sds there (p 0.001, Holm's first threshold 2.5e-5),
 # within the tier's measured blind spot (a 3-sd shift is caught in 1-4 % of 3-seed subsets).
-LECTURE_MISTAKES = ("ssim-constant", "learning-rate")
+# The paired tier must catch every lecture-scale mistake, pixels / 256 included (issue 24).
+LECTURE_MISTAKES = ("ssim-constant", "learning-rate", "pixel-scaling")
+DISTRIBUTION_BLIND_SPOT = ("pixel-scaling",)
 CARD_MISTAKE = "learning-rate"
 # Seeds no reference ever saw (test_the_reference_seeds_are_disjoint_from_every_tested_seed).
 UNSEEN_SEEDS = (10, 11, 12)
@@ -162,7 +164,7 @@ def test_a_small_mistake_fails_without_the_exact_tier(mistake, data_dir, tmp_pat
 
 @pytest.mark.slow
 @pytest.mark.parametrize("mistake", LECTURE_MISTAKES)
-def test_a_small_mistake_at_lecture_scale_fails_the_distribution_tier(mistake, data_dir, tmp_path, request):
+def test_a_small_mistake_at_lecture_scale_fails_the_tiers(mistake, data_dir, tmp_path, request):
     if not request.config.getoption("--mistakes-at-lecture-scale"):
         pytest.skip(
             "about 10 minutes each on 2 cores: pytest tests/test_tiers.py --mistakes-at-lecture-scale"
@@ -171,7 +173,10 @@ def test_a_small_mistake_at_lecture_scale_fails_the_distribution_tier(mistake, d
         mistaken_copy(mistake, tmp_path), DEFAULT_SEEDS, data_dir, tmp_path, "lecture", ("regression",)
     )
     found = failures(trained, "lecture")
-    assert any(f.startswith("regression: ") for f in found), f"{mistake} went through the distribution tier"
+    if mistake not in DISTRIBUTION_BLIND_SPOT:
+        assert any(f.startswith("regression: ") for f in found), (
+            f"{mistake} went through the distribution tier"
+        )
     assert paired_failures(trained, "lecture"), f"{mistake} went through the paired tier"
 
 
