@@ -183,9 +183,7 @@ def judge(
         return Paired([], False, note=f"no seed in common with the baseline's ({' '.join(sorted(baseline))})")
     now, then = summarised({s: fresh[s] for s in common}), summarised({s: baseline[s] for s in common})
     keys = sorted(set.intersection(*(set(now[s]) & set(then[s]) for s in common)))
-    factor = noise["factor"][family]
-
-    levels = noise["families"].get(family, {})
+    factor, levels = noise["factor"][family], noise["families"].get(family, {})
 
     def noise_of(key, summary):
         sd = seed_sd(reference, key, summary)

@@ -3,6 +3,8 @@
     python tests/baseline_noise.py seeds ~/.cache/lecture22/measure/smoke    # seed-to-seed sd
     python tests/baseline_noise.py threads smoke 0 1 2                       # 1 vs 2 CPU threads
     python tests/baseline_noise.py power lecture mnist 100-112 [--fresh 3] [--reference 3]
+    python tests/baseline_noise.py paired [D]                    # the paired tier's power, d sds
+    python tests/baseline_noise.py mistakes lecture [NAME ...]   # each tier on test_tiers' mistakes
 
 ``seeds`` reads saved runs (RunResult JSON, one per family and seed) and prints, per measure,
 the spread over seeds of every (family, loss, epoch) value: the smallest and the median sd,
@@ -248,11 +250,32 @@ def power(scale: str, dataset: str, seeds: list[int], fresh: int, subsets: int, 
             )
 
 
+def mistakes(scale: str, names: list[str]) -> None:
+    """tests/test_tiers.py's one-line mistakes, trained on the baseline's seeds (the regression
+    runs only at lecture scale) and judged by each tier alone: what each says, largest first."""
+    import tempfile
+
+    import test_tiers
+
+    families = test_tiers.FAMILIES if scale == "smoke" else ("regression",)
+    data_dir = data.resolve_data_dir(None)
+    for name in names or sorted(test_tiers.MISTAKES):
+        with tempfile.TemporaryDirectory() as folder:
+            package = test_tiers.mistaken_copy(name, Path(folder))
+            trained = test_tiers.study(package, (0, 1, 2), data_dir, Path(folder), scale, families)
+        said = test_tiers.paired_failures(trained, scale)
+        shifted = [f for f in test_tiers.failures(trained, scale) if f.split(":")[0] in families]
+        print(f"{name} ({scale}): paired: {said[0] if said else 'nothing'}")
+        print(f"{name} ({scale}): distribution: {shifted[0] if shifted else 'nothing'}", flush=True)
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["seeds"]:
         seed_spread(Path(sys.argv[2]).expanduser())
     elif sys.argv[1:2] == ["threads"]:
         thread_difference(sys.argv[2], [int(s) for s in sys.argv[3:]])
+    elif sys.argv[1:2] == ["mistakes"]:
+        mistakes(sys.argv[2], sys.argv[3:])
     elif sys.argv[1:2] == ["paired"]:
         print_paired_power(float(sys.argv[2]) if sys.argv[2:] else 1.0)
     elif sys.argv[1:2] == ["power"]:
