@@ -19,9 +19,9 @@ paired tier judges) in the reference's seed sds, as the tier judges it: an untra
 by seed, any other summary as the mean over the seeds. A group's noise is the largest such
 difference over its losses and twins (``paired.group``). The allowance is ``factor`` x noise,
 and the factor is derived, not chosen: each twin is left out in turn and judged against the
-noise of the others, exactly as the tier judges; a family's ``factor`` is 1.5 x the largest such
-held-out ratio in it (at least 2), so that every twin seen passes with room for bits not yet
-seen. Groups that no twin moved take the floor (``FLOOR_IN_SDS``) instead of a noise of 0.
+noise of the others, exactly as the tier judges (twins with the same bits are left out
+together); a family's ``factor`` is 1.5 x the largest such held-out ratio in it (at least 2),
+so that every twin seen passes with room for bits not yet seen. Groups that no twin moved take the floor (``FLOOR_IN_SDS``) instead of a noise of 0.
 """
 
 from __future__ import annotations
@@ -184,9 +184,12 @@ def derive_setting(dataset: str, scale: str) -> dict | None:
                     out.setdefault(family, {})[name] = max(out.get(family, {}).get(name, 0.0), level)
         return out
 
+    # Twins with the same bits (torch 2.15 on this CPU trains what 2.14 does) are one twin here:
+    # each is left out with its equals, and judged against the rest.
+    bits = {t["label"]: json.dumps(t["seeds"], sort_keys=True) for t in twins}
     held_out = {}  # each twin judged as the tier judges it, against the other twins' noise
     for t in twins:
-        others = noise({x["label"] for x in twins} - {t["label"]})
+        others = noise({x["label"] for x in twins if bits[x["label"]] != bits[t["label"]]})
         for family in DISTINCT_FAMILIES:
             worst = (0.0, "")
             for (key, summary), gap, sd, value in judged_gaps(rows[t["label"], family]):
@@ -197,7 +200,7 @@ def derive_setting(dataset: str, scale: str) -> dict | None:
             held_out.setdefault(t["label"], {})[family] = {"ratio": worst[0], "where": worst[1]}
     factor = {
         family: round(max(HELD_OUT_MARGIN * max(h[family]["ratio"] for h in held_out.values()), 2.0), 1)
-        if len(twins) > 1
+        if len(set(bits.values())) > 1
         else 2.0
         for family in DISTINCT_FAMILIES
     }
@@ -220,6 +223,9 @@ def derive_setting(dataset: str, scale: str) -> dict | None:
                 "environment": t["environment"],
                 "largest_in_sds": {f: max(levels(rows[t["label"], f]).values()) for f in DISTINCT_FAMILIES},
                 "held_out_ratio": held_out[t["label"]],
+                "same_bits_as": sorted(
+                    x["label"] for x in twins if x is not t and bits[x["label"]] == bits[t["label"]]
+                ),
             }
             for t in twins
         },
