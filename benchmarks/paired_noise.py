@@ -21,7 +21,8 @@ difference over its losses and twins (``paired.group``). The allowance is ``fact
 and the factor is derived, not chosen: each twin is left out in turn and judged against the
 noise of the others, exactly as the tier judges (twins with the same bits are left out
 together); a family's ``factor`` is 1.5 x the largest such held-out ratio in it (at least 2),
-so that every twin seen passes with room for bits not yet seen. Groups that no twin moved take the floor (``FLOOR_IN_SDS``) instead of a noise of 0.
+so that every twin seen passes with room for bits not yet seen. Groups that no twin moved take
+the floor (``FLOOR_IN_SDS``) instead of a noise of 0.
 """
 
 from __future__ import annotations
