@@ -24,7 +24,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 HOST_READS = {"aten::_local_scalar_dense", "aten::equal", "aten::is_nonzero"}
 # Ops that make a tensor from host data inside the step: torch.tensor(...) and friends.
 HOST_DATA = {"aten::lift_fresh", "aten::lift_fresh_copy"}
-HERE = Path(__file__).resolve().parents[1]
+TORCH = Path(torch.__file__).resolve().parent
 
 
 class CaptureIllegal(RuntimeError):
@@ -53,12 +53,12 @@ def why_illegal(func, args, kwargs) -> str | None:
 
 
 def issued_at() -> str:
-    """The innermost line of this repository (not torch's) on the stack: where the op came from."""
+    """The innermost line on the stack outside torch and this guard: where the op came from."""
     for frame in reversed(traceback.extract_stack()):
         path = Path(frame.filename).resolve()
-        if path != Path(__file__).resolve() and HERE in path.parents and "site-packages" not in path.parts:
-            return f"{path.relative_to(HERE)}:{frame.lineno} ({frame.line})"
-    return "outside this repository"
+        if path != Path(__file__).resolve() and TORCH not in path.parents:
+            return f"{path.parent.name}/{path.name}:{frame.lineno} ({frame.line})"
+    return "no line outside torch"
 
 
 class CaptureGuard(TorchDispatchMode):

@@ -95,7 +95,7 @@ def test_an_injected_item_in_the_step_is_caught_naming_the_op_and_the_line(data_
             step_of(stack, captured, batch)
         with pytest.raises(
             CaptureIllegal,
-            match=r"_local_scalar_dense .*sync.*test_capture_guard.py:\d+ \(loss.sum\(\).item\(\)",
+            match=r"_local_scalar_dense .*sync.*tests/test_capture_guard.py:\d+ \(loss.sum\(\).item\(\)",
         ):
             step_of(stack, captured, batches[captured.WARMUP])
 
