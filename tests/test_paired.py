@@ -33,6 +33,20 @@ def load_derive():
     return module
 
 
+def close(a, b) -> bool:
+    """Equal documents, numbers to a millionth (or a billionth of a seed sd): Python 3.12's sum()
+    of floats compensates its rounding, and a difference of nearly equal numbers (a summary's
+    mean over epochs, fresh minus baseline) keeps that change: measured, 3.12 against 3.11 moved
+    the derived noise by up to 4e-9 relative, and a 6e-11-sd difference by 5e-15 sds."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(close(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(close(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) or isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
+    return a == b
+
+
 def twin(path: Path) -> dict:
     return json.loads(path.read_text())
 
@@ -43,7 +57,7 @@ def test_the_noise_files_are_derived_from_the_twins(dataset_scale):
     every setting has one: at least two twins, so that its factor was derived by leaving one out."""
     dataset, scale = dataset_scale
     shipped = paired.load_noise(dataset, scale)
-    assert shipped == load_derive().derive_setting(dataset, scale), (
+    assert close(shipped, load_derive().derive_setting(dataset, scale)), (
         "the noise file and its twins differ: run python benchmarks/paired_noise.py derive"
     )
     assert len(shipped["twins"]) >= 2 and all(f >= 2 for f in shipped["factor"].values())
