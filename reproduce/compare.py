@@ -187,17 +187,23 @@ def changed(report: dict) -> bool:
     return any(c["baseline"] != c["results"] for c in report["claims"]) or shifted(report)
 
 
-def paired_line(family: str, found: Mapping | None) -> str:
-    """One line: what the paired tier said of a family."""
+def paired_said(family: str, found: Mapping | None) -> str:
+    """What the paired tier said of a family, in words."""
     if not found:
-        return f"paired  {family}: not paired (no baseline seeds to pair with)"
+        return f"{family}: not paired (no baseline seeds to pair with)"
     if not found["draws_match"]:
-        return f"{'DIFFERS' if found['failed'] else 'paired '} {family}: {found['note']}"
+        return f"{family}: {found['note']}"
     verdict = f"{len(found['beyond'])} beyond the noise" if found["beyond"] else "within the noise"
     return (
-        f"paired  {family}: seeds {' '.join(map(str, found['seeds']))}, {found['summaries_judged']} "
+        f"{family}: seeds {' '.join(map(str, found['seeds']))}, {found['summaries_judged']} "
         f"summaries {verdict}; largest {found['largest']}"
     )
+
+
+def paired_line(family: str, found: Mapping | None) -> str:
+    """One terminal line: ``DIFFERS`` where draws differ where they must not, else ``paired``."""
+    mark = "DIFFERS" if found and not found["draws_match"] and found["failed"] else "paired "
+    return f"{mark} {paired_said(family, found)}"
 
 
 def curves_lines(curves: Mapping) -> list[str]:
@@ -227,8 +233,7 @@ def curves_markdown(curves: Mapping) -> list[str]:
         ]
         lines += [f"- significant: {s}" for s in f["significant"]] or ["- no significant shift"]
         if "paired" in f:
-            said = paired_line(family, f["paired"]).split(" ", 1)[1].strip()
-            lines.append(f"- tiers: {', '.join(f['tiers'])}; {said}")
+            lines.append(f"- tiers: {', '.join(f['tiers'])}; {paired_said(family, f['paired'])}")
             lines += [
                 f"- beyond the floating-point noise: {d}" for d in (f["paired"] or {}).get("beyond", [])
             ]
