@@ -140,7 +140,8 @@ def test_one_test_image_is_always_within_the_noise():
 
 def test_the_paired_tier_catches_what_the_distribution_tier_cannot():
     """The baseline's seeds with the MSE net's SSIM 0.5 % lower in every epoch: inside the
-    reference distribution (about -1 sd), hundreds of times its floating-point noise."""
+    reference distribution (-1.0 sds at most), hundreds of times its floating-point noise
+    (measured: mse/ssim mean -769 x the noise, -0.77 seed sds; the bound asks for 100)."""
     baseline = paired.shipped("mnist", "smoke")
     seeds = copy.deepcopy(baseline.seeds["regression"])
     for run in seeds.values():
