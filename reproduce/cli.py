@@ -14,10 +14,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from functools import partial
 from pathlib import Path
 
-from reproduce.config import DEFAULT_SEEDS, EXPERIMENTS, SCALES, SCHEDULES
+from reproduce.config import DEFAULT_SEEDS, EXPERIMENTS, SCALES, SCHEDULES, ScheduleFallback
 from reproduce.datasets import DATASETS
 
 EXIT_MISMATCH, EXIT_ERROR = 1, 2
@@ -153,7 +154,7 @@ def _workers(args) -> int:
 
 def cmd_run(args) -> int:
     from reproduce import data, experiments, pool, report, stacked
-    from reproduce.config import RunConfig, default_schedule
+    from reproduce.config import RunConfig, schedule_for
 
     chosen = EXPERIMENTS if args.experiment == "all" else (args.experiment,)
     if args.losses and len(chosen) > 1:
@@ -171,7 +172,7 @@ def cmd_run(args) -> int:
     _check_device(args.device)
     root = data.resolve_data_dir(args.data_dir)
     data.ensure(args.dataset, root, fetch_missing=not args.no_download)
-    if (args.schedule or default_schedule(args.device)) == "stacked":  # every run in one go
+    if schedule_for(args.schedule, args.device) == "stacked":  # every run in one go
         trained = stacked.run(configs, root, progress=not args.no_progress)
     else:  # each run lands as soon as it is done
         workers = _workers(args)
@@ -300,6 +301,14 @@ def cmd_data(args) -> int:
     return 0
 
 
+def _said_in_one_line(show, message, category, *args, **kwargs) -> None:
+    """A schedule's fallback as one line of the CLI's own; any other warning as Python shows it."""
+    if issubclass(category, ScheduleFallback):
+        print(f"reproduce: warning: {message}", file=sys.stderr)
+    else:
+        show(message, category, *args, **kwargs)
+
+
 def main(argv=None) -> int:
     from reproduce import devices  # imported first: it pins CUDA's numerics before any CUDA call
     from reproduce.data import DataError
@@ -311,7 +320,9 @@ def main(argv=None) -> int:
         return done.code
     command = {"run": cmd_run, "claims": cmd_claims, "compare": cmd_compare, "data": cmd_data}[args.command]
     try:
-        return command(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = partial(_said_in_one_line, warnings.showwarning)
+            return command(args)
     except (DataError, TrainingDiverged, devices.DeviceError, ValueError, TypeError, OSError) as error:
         print(f"reproduce: error: {error}", file=sys.stderr)
         return EXIT_ERROR

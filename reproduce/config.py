@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import re
+import warnings
 from dataclasses import dataclass
 
 from reproduce.datasets import DATASETS
@@ -50,9 +51,33 @@ LECTURE_LOSSES = {
 SCHEDULES = ("per-run", "stacked")
 
 
-def default_schedule(device: str) -> str:
-    """Stacked on CUDA, per run on the CPU, where the pool of one-thread runs is the faster."""
-    return "stacked" if device.startswith("cuda") else "per-run"
+# The oldest torch the suite runs on, the capture guard (tests/test_capture_guard.py) included:
+# tox's ``oldest`` env installs it, and pyproject.toml's floor is this (tests/test_packaging.py).
+TORCH_FLOOR = "2.13"
+
+
+class ScheduleFallback(UserWarning):
+    """The stacked schedule cannot run as asked; the study trains on another way, said once."""
+
+
+def schedule_for(asked: str | None, device: str) -> str:
+    """The schedule a study trains on: ``asked``, else stacked on CUDA and per run on the CPU
+    (where the pool of one-thread runs is the faster). Under a torch older than TORCH_FLOOR,
+    whose CUDA graph and vmap paths nobody has tested, the stacked schedule trains per run."""
+    import torch
+
+    schedule = asked or ("stacked" if device.startswith("cuda") else "per-run")
+    if schedule not in SCHEDULES:
+        raise ValueError(f"expected schedule in {SCHEDULES}, got {schedule!r}")
+    if schedule == "stacked" and torch.torch_version.TorchVersion(torch.__version__) < TORCH_FLOOR:
+        warnings.warn(
+            f"torch {torch.__version__} is older than {TORCH_FLOOR}, the oldest the stacked schedule "
+            "is tested on; training per run",
+            ScheduleFallback,
+            stacklevel=2,
+        )
+        return "per-run"
+    return schedule
 
 
 _DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")

@@ -15,6 +15,7 @@ Both also measure the untrained nets, the baseline for "far above an untrained n
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 
 import torch
@@ -101,13 +102,23 @@ def evaluate(config: RunConfig, net: torch.nn.Module, images, labels) -> dict[st
 @torch.no_grad()
 def measure(experiment: str, outputs, images, labels) -> dict[str, float]:
     """The test measures of one net's ``outputs`` on the test ``images`` (see the module docstring)."""
+    measured = measure_nets(experiment, outputs[None], images, labels)
+    return {name: values.item() for name, values in measured.items()}
+
+
+@torch.no_grad()
+def measure_nets(experiment: str, outputs, images, labels) -> dict[str, torch.Tensor]:
+    """The test measures of many nets at once: ``outputs`` [nets, N, ...] -> one value per net,
+    left on the device (a stack's evaluation copies them to the host once per epoch)."""
     if experiment == "classification":
-        return {"accuracy": metrics.accuracy(outputs, labels)}
-    recon, images = outputs.double(), images.double()  # skimage computes in float64 too
+        return {"accuracy": 100.0 * (outputs.argmax(-1) == labels).double().mean(-1)}
+    side = math.isqrt(images.shape[-1])
+    # [nets, N, H, W] and [N, H, W]: skimage computes in float64 too
+    recon, images = outputs.double().unflatten(-1, (side, side)), images.double().unflatten(-1, (side, side))
     return {
-        "ssim_lecture": metrics.ssim(recon[:1], images[:1], data_range=2.0).item(),
-        "ssim": metrics.ssim(recon, images, data_range=1.0).mean().item(),
-        "mae": metrics.mae(recon, images),
+        "ssim_lecture": metrics.ssim(recon[:, :1], images[:1], data_range=2.0)[:, 0],
+        "ssim": metrics.ssim(recon, images, data_range=1.0).mean(-1),
+        "mae": (recon - images).abs().flatten(-3).mean(-1),
     }
 
 

@@ -56,45 +56,57 @@ SSIM_BLOCK_GPU = 4096
 def ssim(x: torch.Tensor, y: torch.Tensor, *, data_range: float, setting: str = "skimage") -> torch.Tensor:
     """Mean SSIM of each image pair over the valid (fully covered) windows.
 
-    x, y: [N, H, W] or [N, H*W] with H = W (MNIST: 784 -> 28 x 28). Returns [N].
-    data_range is keyword-only and required: the notebook's old skimage took 2.0 for floats
-    (the dtype's range, -1..1); images in [0, 1] have range 1.0. Each image's value does not
-    depend on the others, so the block size never changes a result.
+    x: [N, H*W] with H = W (MNIST: 784 -> 28 x 28), or [..., N, H, W] (a stack's nets: one set of
+    reconstructions per net); y: images of x's shape, or of its trailing dims (one set of test
+    images for every net). Returns [..., N]. data_range is keyword-only and required: the
+    notebook's old skimage took 2.0 for floats (the dtype's range, -1..1); images in [0, 1] have
+    range 1.0. Each image's value does not depend on the others, so neither the block size nor
+    the nets beside it ever change a result.
 
     >>> ssim(torch.rand(3, 784), torch.rand(3, 784), data_range=1.0).shape
     torch.Size([3])
     """
     if setting not in SSIM_SETTINGS:
         raise ValueError(f"expected setting in {sorted(SSIM_SETTINGS)}, got {setting!r}")
-    if x.shape != y.shape:
-        raise ValueError(f"expected images of equal shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+    given = f"{tuple(x.shape)} and {tuple(y.shape)}"
+    x, y = _square(x), _square(y)
+    if y.dim() > x.dim() or x.shape[x.dim() - y.dim() :] != y.shape:
+        raise ValueError(f"expected images of equal shape (or y of x's trailing shape), got {given}")
     if not data_range > 0:
         raise ValueError(f"expected data_range > 0, got {data_range}")
-    if x.dim() == 2:
-        side = math.isqrt(x.shape[1])
-        if side * side != x.shape[1]:
-            raise ValueError(f"expected flattened square images, got {x.shape[1]} pixels")
-        x, y = x.reshape(-1, side, side), y.reshape(-1, side, side)  # [N, H*W] -> [N, H, W]
-    if x.dim() != 3:
-        raise ValueError(f"expected [N, H, W] or [N, H*W], got shape {tuple(x.shape)}")
+    if x.dim() < 3:
+        raise ValueError(f"expected [N, H*W] or [..., N, H, W], got shape {tuple(x.shape)}")
     opts = SSIM_SETTINGS[setting]
     size = opts["size"]
-    if min(x.shape[1:]) < size:
-        raise ValueError(f"expected images of at least {size}x{size}, got {tuple(x.shape[1:])}")
+    if min(x.shape[-2:]) < size:
+        raise ValueError(f"expected images of at least {size}x{size}, got {tuple(x.shape[-2:])}")
     weights = _window(opts["window"], size, torch.float64, "cpu").tolist()
     n = size**2
     cov_norm = n / (n - 1) if opts["sample_covariance"] else 1.0
     c1, c2 = (K1 * data_range) ** 2, (K2 * data_range) ** 2
     means = []
-    block = SSIM_BLOCK if x.device.type == "cpu" else SSIM_BLOCK_GPU
-    for xs, ys in zip(x.split(block), y.split(block)):
-        stacked = torch.stack([xs, ys, xs * xs, ys * ys, xs * ys])  # [5, n, H, W]
-        mx, my, mxx, myy, mxy = _filter_valid(stacked, weights)  # local moments, [n, H', W'] each
+    # A block holds about SSIM_BLOCK images in all, whatever the number of nets.
+    images = SSIM_BLOCK if x.device.type == "cpu" else SSIM_BLOCK_GPU
+    block = max(1, images // x.shape[:-3].numel())
+    for xs, ys in zip(x.split(block, dim=-3), y.split(block, dim=-3)):
+        xs, ys = torch.broadcast_tensors(xs, ys)
+        stacked = torch.stack([xs, ys, xs * xs, ys * ys, xs * ys])  # [5, ..., n, H, W]
+        mx, my, mxx, myy, mxy = _filter_valid(stacked, weights)  # local moments, [..., n, H', W'] each
         vx, vy = cov_norm * (mxx - mx * mx), cov_norm * (myy - my * my)
         vxy = cov_norm * (mxy - mx * my)
         s = ((2 * mx * my + c1) * (2 * vxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
-        means.append(s.flatten(1).mean(1))
-    return torch.cat(means) if means else x.new_zeros(0)
+        means.append(s.flatten(-2).mean(-1))
+    return torch.cat(means, dim=-1) if means else x.new_zeros(x.shape[:-2])
+
+
+def _square(images: torch.Tensor) -> torch.Tensor:
+    """[N, H*W] -> [N, H, W]; any other shape as it is."""
+    if images.dim() != 2:
+        return images
+    side = math.isqrt(images.shape[1])
+    if side * side != images.shape[1]:
+        raise ValueError(f"expected flattened square images, got {images.shape[1]} pixels")
+    return images.reshape(-1, side, side)
 
 
 def mae(reconstructions: torch.Tensor, images: torch.Tensor) -> float:

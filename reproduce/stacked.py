@@ -34,6 +34,7 @@ import dataclasses
 import hashlib
 import itertools
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from functools import partial
 
@@ -112,16 +113,17 @@ def stack_id(configs: Sequence[RunConfig]) -> str:
     return f"{SCHEDULE}-{hashlib.sha256(' '.join(keys).encode()).hexdigest()[:12]}"
 
 
-def run(configs: Sequence[RunConfig], data_dir, *, progress: bool = False) -> list[RunResult]:
+def run(configs: Sequence[RunConfig], data_dir, *, progress: bool = False, graph=None) -> list[RunResult]:
     """Every run in ``configs`` trained in stacks, one per experiment; results in ``configs``' order.
 
     A CUDA out-of-memory error becomes a :class:`devices.DeviceError` naming the stack.
+    ``graph``: as :class:`Stack` takes it.
     """
     results = {}
     for experiment in dict.fromkeys(c.experiment for c in configs):
         runs = [c for c in configs if c.experiment == experiment]
         try:
-            results |= dict(zip(runs, _run_stack(runs, data_dir, progress=progress)))
+            results |= dict(zip(runs, _run_stack(runs, data_dir, progress=progress, graph=graph)))
         except torch.cuda.OutOfMemoryError as error:
             where = (
                 f"a stack of {len(runs)} {experiment} runs (fewer --seeds or --schedule per-run need less)"
@@ -131,25 +133,35 @@ def run(configs: Sequence[RunConfig], data_dir, *, progress: bool = False) -> li
 
 
 class CudaGraph:
-    """What :class:`CapturedStep` needs of CUDA: warm up on a side stream, capture, replay."""
+    """What :class:`CapturedStep` needs of CUDA: warm up on a side stream, capture, replay, each
+    on the stack's own card (``cuda:N`` need not be the current device: nothing else sets it)."""
 
     def __init__(self, device: str):
-        self.graph, self.side = torch.cuda.CUDAGraph(), torch.cuda.Stream(device)
+        self.device = torch.device(device)
+        with torch.cuda.device(self.device):
+            self.graph, self.side = torch.cuda.CUDAGraph(), torch.cuda.Stream()
 
     def warm_up(self, step: Callable[[], torch.Tensor]) -> torch.Tensor:
-        self.side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(self.side):  # lazy handles and workspaces are made here, not in the graph
-            loss = step()
-        torch.cuda.current_stream().wait_stream(self.side)
+        with torch.cuda.device(self.device):
+            main = torch.cuda.current_stream()
+            self.side.wait_stream(main)
+            with torch.cuda.stream(self.side):  # lazy handles and workspaces are made here, not in the graph
+                loss = step()
+            main.wait_stream(self.side)
         return loss
 
     def capture(self, step: Callable[[], torch.Tensor]) -> torch.Tensor:
         """Records ``step`` without running it; returns its output, which every replay rewrites."""
-        with torch.cuda.graph(self.graph):
+        with torch.cuda.device(self.device), torch.cuda.graph(self.graph, stream=self.side):
             return step()
 
     def replay(self) -> None:
-        self.graph.replay()
+        with torch.cuda.device(self.device):
+            self.graph.replay()
+
+
+class CaptureFailed(UserWarning):
+    """The step could not be captured as a CUDA graph; the stack trains on eagerly."""
 
 
 class CapturedStep:
@@ -157,42 +169,85 @@ class CapturedStep:
 
     Eagerly, a stack's step is ~340 dispatched operations, and their Python and dispatch cost
     (vmap, autograd, one slice per loss) is several milliseconds a step on a CPU core, whatever
-    the card: more than the card's compute for the whole study. A replay is one launch. The
-    first ``WARMUP`` steps run eagerly (real steps; Adam's state is made there); the next is
-    captured with static input and target buffers, and each later step copies its minibatch into
-    them and replays. ``graph``: a :class:`CudaGraph`, or a stand-in for a test on the CPU.
+    the card: more than the card's compute for the whole study. A replay is one launch.
+
+    Its phases, in order:
+
+    1. ``warm-up``: the first ``WARMUP`` steps run eagerly through the graph's ``warm_up`` (real
+       steps; Adam's state and cuBLAS's handles are made there);
+    2. ``capture``: the next step is captured with static input and target buffers, of the first
+       batch's shape;
+    3. ``replay``: each later step copies its minibatch into the buffers and replays. A batch of
+       another shape (the epoch's partial last batch, which the notebook's DataLoader keeps)
+       steps eagerly, in any phase;
+    4. ``eager``: where the capture raised, every step from then on is the eager one: said once
+       as a :class:`CaptureFailed` warning, with the error's first line kept in ``failure``.
+
+    ``graph``: a :class:`CudaGraph`, or a stand-in for a test on the CPU.
     """
 
     WARMUP = 3
 
     def __init__(self, graph):
-        self.graph, self.steps = graph, 0
-        self.inputs = self.targets = self.loss = None
+        self.graph, self.phase, self.warmed = graph, "warm-up", 0
+        self.shape = self.inputs = self.targets = self.loss = self.failure = None
 
     def __call__(
         self, net, optimizer, criterion, inputs: torch.Tensor, targets: torch.Tensor
     ) -> torch.Tensor:
-        self.steps += 1
-        if self.steps <= self.WARMUP:
-            return self.graph.warm_up(lambda: train_step(net, optimizer, criterion, inputs, targets))
-        if self.loss is None:
-            self.inputs = inputs.clone()
-            self.targets = self.inputs if targets is inputs else targets.clone()  # an autoencoder's
-            self.loss = self.graph.capture(
-                lambda: train_step(net, optimizer, criterion, self.inputs, self.targets)
-            )
+        def step(inputs=inputs, targets=targets):
+            return train_step(net, optimizer, criterion, inputs, targets)
+
+        if self.phase == "warm-up":
+            self.shape, self.warmed = self.shape or inputs.shape, self.warmed + 1
+            self.phase = "capture" if self.warmed == self.WARMUP else "warm-up"
+            return self.graph.warm_up(step)
+        if self.phase == "capture" and inputs.shape == self.shape:
+            self._capture(step, inputs, targets)
+        if self.phase != "replay" or inputs.shape != self.shape:
+            return step()
         self.inputs.copy_(inputs)
         if self.targets is not self.inputs:
             self.targets.copy_(targets)
         self.graph.replay()
         return self.loss.clone()  # the next replay rewrites self.loss
 
+    def _capture(self, step, inputs: torch.Tensor, targets: torch.Tensor) -> None:
+        self.inputs = inputs.clone()
+        self.targets = self.inputs if targets is inputs else targets.clone()  # an autoencoder's
+        try:
+            self.loss = self.graph.capture(partial(step, self.inputs, self.targets))
+        except Exception as error:  # whatever failed, the eager step still trains: said, recorded
+            self.phase, self.failure, self.graph = "eager", first_failure(error), None
+            warnings.warn(
+                f"the training step could not be captured as a CUDA graph ({self.failure}); "
+                "training on with the eager stacked step",
+                CaptureFailed,
+                stacklevel=3,
+            )
+            return
+        self.phase = "replay"
+
+
+def first_failure(error: BaseException) -> str:
+    """The first line of the error a chain began with: a capture that fails inside
+    ``torch.cuda.graph`` raises again as the capture ends, hiding the first cause."""
+    while error.__cause__ or error.__context__:
+        error = error.__cause__ or error.__context__
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+
 
 class Stack:
     """One experiment's runs as one stack: the trainer's replica, its step (captured as a CUDA
-    graph on a GPU) and each net's batch order."""
+    graph on a GPU) and each net's batch order.
 
-    def __init__(self, configs: Sequence[RunConfig]):
+    ``graph``: makes, from the stack, the graph a :class:`CapturedStep` captures into (default:
+    a :class:`CudaGraph` on CUDA, none on the CPU, where the step is the eager one); a test's
+    stand-in plays it on the CPU.
+    """
+
+    def __init__(self, configs: Sequence[RunConfig], graph: Callable[[Stack], object] | None = None):
         first = self.config = configs[0]
         for config in configs[1:]:
             differ = [f for f in SHARED_FIELDS if getattr(config, f) != getattr(first, f)]
@@ -208,7 +263,6 @@ class Stack:
         initial = {c: dict(zip(c.losses, experiments.initial_nets(c))) for c in configs}
         nets = StackedNets([initial[c][loss] for c, loss in self.members], first.device)
         cuda = devices.is_cuda(first.device)
-        self.step = CapturedStep(CudaGraph(first.device)) if cuda else train_step
         self.replica = Replica(
             first.experiment,
             nets,
@@ -217,10 +271,20 @@ class Stack:
             StackedCriterion([loss for _, loss in self.members]),
             tuple(_label(c, loss) for c, loss in self.members),
         )
+        graph = graph or (_cuda_graph if cuda else None)
+        self.step = CapturedStep(graph(self)) if graph else train_step
         self._run_of_net = torch.tensor([self.configs.index(c) for c, _ in self.members], device=first.device)
         self._orders = [
             torch.Generator().manual_seed(c.seed + experiments.BATCH_ORDER_SEED_OFFSET) for c in configs
         ]
+
+    def schedule(self) -> dict[str, str]:
+        """How the stack trained, for its runs' environment: ``stacked``, or ``stacked-eager``
+        with the capture's error where a CUDA graph could not be captured."""
+        failure = getattr(self.step, "failure", None)
+        if failure is None:
+            return {"schedule": SCHEDULE}
+        return {"schedule": f"{SCHEDULE}-eager", "capture_failed": failure}
 
     def batches(self, train_x, train_y):
         """One epoch: each net's minibatches in its run's order, ``[nets, batch, ...]`` each."""
@@ -231,17 +295,27 @@ class Stack:
 
     @torch.no_grad()
     def measure(self, images, labels) -> list[dict[str, float]]:
-        """Every net's test measures (experiments.measure), a few nets' outputs at a time."""
+        """Every net's test measures (experiments.measure_nets), a few nets' outputs at a time,
+        copied to the host once."""
         nets = self.replica.net
         nets.eval()
-        measured = []
-        for start in range(0, len(nets), EVALUATION_CHUNK):
-            outputs = nets(images, slice(start, start + EVALUATION_CHUNK))
-            measured += [experiments.measure(self.config.experiment, out, images, labels) for out in outputs]
-        return measured
+        starts = range(0, len(nets), EVALUATION_CHUNK)
+        chunks = [
+            experiments.measure_nets(
+                self.config.experiment, nets(images, slice(i, i + EVALUATION_CHUNK)), images, labels
+            )
+            for i in starts
+        ]
+        names = list(chunks[0])
+        table = torch.stack([torch.cat([chunk[name] for chunk in chunks]) for name in names], 1)
+        return [dict(zip(names, row)) for row in table.tolist()]
 
 
-def _run_stack(configs: Sequence[RunConfig], data_dir, *, progress: bool) -> list[RunResult]:
+def _cuda_graph(stack: Stack) -> CudaGraph:
+    return CudaGraph(stack.config.device)
+
+
+def _run_stack(configs: Sequence[RunConfig], data_dir, *, progress: bool, graph) -> list[RunResult]:
     started = time.perf_counter()
     first = configs[0]
     with experiments.deterministic(first.device):
@@ -251,7 +325,7 @@ def _run_stack(configs: Sequence[RunConfig], data_dir, *, progress: bool) -> lis
         test_x, test_y = data.load_split(
             first.dataset, data_dir, train=False, size=first.test_size, device=first.device
         )
-        stack = Stack(configs)
+        stack = Stack(configs, graph)
         labels = stack.replica.members
         histories = {label: History(untrained=m) for label, m in zip(labels, stack.measure(test_x, test_y))}
         bar = tqdm(
@@ -269,7 +343,7 @@ def _run_stack(configs: Sequence[RunConfig], data_dir, *, progress: bool) -> lis
                 )
                 for label, measured in zip(labels, stack.measure(test_x, test_y)):
                     histories[label].record(losses[label], measured)
-        env = environment(first.device) | {"schedule": SCHEDULE}
+        env = environment(first.device) | stack.schedule()
     seconds = time.perf_counter() - started  # the whole stack's: its runs train together
     return [
         RunResult(

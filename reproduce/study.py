@@ -28,7 +28,7 @@ from types import MappingProxyType
 from tqdm.auto import tqdm
 
 from reproduce import experiments, pool, stacked
-from reproduce.config import LECTURE_LOSSES, SCHEDULES, RunConfig, default_schedule
+from reproduce.config import LECTURE_LOSSES, RunConfig, schedule_for
 from reproduce.evidence import CannotJudge
 from reproduce.results import History, RunCache, RunResult
 
@@ -84,13 +84,11 @@ def train_study(
     The CLI and the test suite both call this, and every run trains with one thread, so a run
     the tests trained serves the CLI too (same config, code and versions). ``workers`` > 1
     trains the missing runs side by side in that many processes (reproduce.pool).
-    ``schedule`` (config.SCHEDULES; default: config.default_schedule): ``stacked`` trains every
+    ``schedule`` (config.SCHEDULES; default and fallback: config.schedule_for): ``stacked`` trains every
     run of the study for ``seeds``, whichever ``families`` are asked for, as one stack
     (reproduce.stacked), so that a run's stack, and so its bits, never depend on the caller.
     """
-    schedule = schedule or default_schedule(device)
-    if schedule not in SCHEDULES:
-        raise ValueError(f"expected schedule in {SCHEDULES}, got {schedule!r}")
+    schedule = schedule_for(schedule, device)
     configs = study_configs(
         seeds, scale=scale, dataset=dataset, device=device, families=families, recipe=recipe
     )

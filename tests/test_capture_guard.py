@@ -38,13 +38,16 @@ def captured_stack(experiment: str, data_dir, criterion=None):
     """A tiny stack of the experiment's runs (seeds 0 1), its CapturedStep, the stand-in graph
     and two epochs' batches (6 each)."""
     every = study.study_configs([0, 1], scale="smoke", recipe=TINY)
-    stack = stacked.Stack([c for c in every if c.experiment == experiment])
+    stack = stacked.Stack([c for c in every if c.experiment == experiment], graph=guarded_graph)
     if criterion is not None:
         stack.replica.criterion = criterion(stack.replica.criterion)
     train_x, train_y = data.load_split("mnist", data_dir, train=True, size=TINY["train_size"])
-    graph = GuardedGraph(stack.replica)
     two_epochs = [*stack.batches(train_x, train_y), *stack.batches(train_x, train_y)]
-    return stack, stacked.CapturedStep(graph), graph, two_epochs
+    return stack, stack.step, stack.step.graph, two_epochs
+
+
+def guarded_graph(stack: stacked.Stack) -> GuardedGraph:
+    return GuardedGraph(stack.replica)
 
 
 def step_of(stack, captured, batch):
@@ -89,15 +92,18 @@ def test_an_injected_item_in_the_step_is_caught_naming_the_op_and_the_line(data_
 
         return criterion_that_syncs
 
+    caught = r"_local_scalar_dense .*sync.*tests/test_capture_guard.py:\d+ \(loss.sum\(\).item\(\)"
     with experiments.deterministic("cpu"):
         stack, captured, _, batches = captured_stack("classification", data_dir, peeking)
         for batch in batches[: captured.WARMUP]:  # eager warm-up steps may sync: not captured
             step_of(stack, captured, batch)
-        with pytest.raises(
-            CaptureIllegal,
-            match=r"_local_scalar_dense .*sync.*tests/test_capture_guard.py:\d+ \(loss.sum\(\).item\(\)",
-        ):
+        # The guard fails the capture; the step falls back to the eager one, saying why.
+        with pytest.warns(stacked.CaptureFailed, match=rf"\(CaptureIllegal: aten::{caught}"):
             step_of(stack, captured, batches[captured.WARMUP])
+    assert captured.phase == "eager"
+    assert stack.schedule() == {"schedule": "stacked-eager", "capture_failed": captured.failure}
+    with pytest.raises(CaptureIllegal, match=caught), CaptureGuard():  # the guard alone, on the step
+        step_of(stack, stacked.train_step, batches[captured.WARMUP + 1])
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """The command line: results and figures on success, one clear line and exit 2 on bad input."""
 
 import ast
+import configparser
 import contextlib
 import json
 import os
@@ -13,8 +14,10 @@ from pathlib import Path
 
 import local_mirror
 import pytest
+import torch
 
 from reproduce import cli, data, experiments
+from reproduce.config import TORCH_FLOOR
 from reproduce.results import write_json_atomic
 from reproduce.train import TrainingDiverged
 
@@ -289,3 +292,28 @@ def test_every_runtime_dependency_is_imported_by_the_library():
     import_name = {"scikit-image": "skimage"}
     assert {dist for dist in runtime if import_name.get(dist, dist) not in imported} == set()
     assert "scikit-image" in " ".join(project["optional-dependencies"]["test"])
+
+
+def test_the_torch_floor_is_the_one_tox_tests():
+    """pyproject.toml's torch floor, config.TORCH_FLOOR (below which the stacked schedule trains
+    per run) and the torch tox's oldest env installs are one version."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert f"torch>={TORCH_FLOOR},<3" in dependencies
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(ROOT / "tox.ini")
+    assert f"torch==={TORCH_FLOOR}.0" in tox["testenv:oldest"]["deps"].split()
+    assert "oldest" in tox["tox"]["env_list"]
+
+
+def test_a_torch_below_the_floor_trains_per_run_said_in_one_line(data_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(torch, "__version__", "2.12.1+cu121")
+    argv = "run classification --scale smoke --epochs 1 --seeds 0 --schedule stacked --no-progress"
+    code, _, err = run_cli(capsys, *argv.split(), "--data-dir", data_dir, "--out", tmp_path)
+    assert code == 0, err
+    assert err.splitlines() == [
+        "reproduce: warning: torch 2.12.1+cu121 is older than 2.13, the oldest the stacked schedule "
+        "is tested on; training per run"
+    ]
+    saved = json.loads((tmp_path / "runs" / "classification-mnist-smoke-seed0.json").read_text())
+    assert "schedule" not in saved["environment"]  # trained one run at a time

@@ -1,6 +1,9 @@
-import pytest
+import warnings
 
-from reproduce.config import LECTURE_LOSSES, SCALES, RunConfig
+import pytest
+import torch
+
+from reproduce.config import LECTURE_LOSSES, SCALES, RunConfig, ScheduleFallback, schedule_for
 
 
 def test_lecture_scale_is_the_notebooks_recipe():
@@ -55,3 +58,28 @@ def test_unknown_experiment_and_scale():
         RunConfig.at_scale("segmentation", losses=("mse",))
     with pytest.raises(ValueError, match=r"expected scale in \['lecture', 'smoke'\], got 'huge'"):
         RunConfig.at_scale("regression", "huge")
+
+
+@pytest.mark.parametrize(
+    ("version", "asked", "on", "expected"),
+    [
+        ("2.14.1+cu130", None, "cuda", "stacked"),
+        ("2.14.1+cu130", None, "cpu", "per-run"),
+        ("2.13.0", "stacked", "cpu", "stacked"),
+        ("2.12.1", None, "cpu", "per-run"),
+    ],
+)
+def test_the_schedule_is_the_asked_one_or_the_devices(monkeypatch, version, asked, on, expected):
+    monkeypatch.setattr(torch, "__version__", version)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # none of these is a fallback
+        assert schedule_for(asked, on) == expected
+
+
+@pytest.mark.parametrize("asked", [None, "stacked"])
+def test_a_torch_below_the_floor_refuses_the_stacked_schedule(monkeypatch, asked):
+    monkeypatch.setattr(torch, "__version__", "2.12.1")
+    with pytest.warns(ScheduleFallback, match=r"^torch 2.12.1 is older than 2.13, .*; training per run$"):
+        assert schedule_for(asked, "cuda:0") == "per-run"
+    with pytest.raises(ValueError, match=r"expected schedule in \('per-run', 'stacked'\), got 'fast'"):
+        schedule_for("fast", "cpu")

@@ -61,6 +61,17 @@ def test_ssim_of_an_image_does_not_depend_on_the_others():
     assert torch.equal(metrics.ssim(x[5:70], y[5:70], data_range=1.0), alone[5:70])
 
 
+def test_ssim_of_many_nets_at_once_is_each_nets_own():
+    """A stack's reconstructions [nets, N, H, W] against one set of images [N, H, W] (a block then
+    holds SSIM_BLOCK / nets images per net): each net's values, bit for bit."""
+    g = torch.Generator().manual_seed(3)
+    images = torch.rand(2 * metrics.SSIM_BLOCK + 3, 28, 28, dtype=torch.float64, generator=g)
+    recon = (images + 0.2 * torch.randn((5, *images.shape), dtype=torch.float64, generator=g)).clamp(0, 1)
+    together = metrics.ssim(recon, images, data_range=1.0)
+    assert together.shape == (5, len(images))
+    assert torch.equal(together, torch.stack([metrics.ssim(r, images, data_range=1.0) for r in recon]))
+
+
 def test_ssim_of_an_image_with_itself_is_one_and_symmetric():
     x = torch.rand(3, 784, dtype=torch.float64)
     y = torch.rand(3, 784, dtype=torch.float64)
@@ -75,7 +86,7 @@ def test_ssim_of_an_image_with_itself_is_one_and_symmetric():
             torch.rand(2, 784),
             torch.rand(3, 784),
             {},
-            r"expected images of equal shape, got \(2, 784\)",
+            r"expected images of equal shape .*, got \(2, 784\) and \(3, 784\)",
         ),
         (torch.rand(2, 780), torch.rand(2, 780), {}, r"expected flattened square images, got 780"),
         (
@@ -84,7 +95,7 @@ def test_ssim_of_an_image_with_itself_is_one_and_symmetric():
             {},
             r"expected images of at least 7x7, got \(5, 5\)",
         ),
-        (torch.rand(784), torch.rand(784), {}, r"expected \[N, H, W\] or \[N, H\*W\]"),
+        (torch.rand(784), torch.rand(784), {}, r"expected \[N, H\*W\] or \[\.\.\., N, H, W\]"),
         (torch.rand(1, 784), torch.rand(1, 784), {"data_range": 0.0}, r"expected data_range > 0"),
         (torch.rand(1, 784), torch.rand(1, 784), {"setting": "ms"}, r"expected setting in"),
     ],

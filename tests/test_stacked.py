@@ -3,6 +3,7 @@ grow with the nets. Its statistics at the study's scale: tests/test_tiers.py."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib.util
 from pathlib import Path
@@ -140,7 +141,7 @@ class RecordedStep:
     into the captured output, as a graph's replay rewrites the memory it captured."""
 
     def __init__(self, replica: Replica):
-        self.replica, self.captures = replica, 0
+        self.replica, self.captures, self.replays = replica, 0, 0
 
     def warm_up(self, step):
         return step()
@@ -157,7 +158,107 @@ class RecordedStep:
         return self.output
 
     def replay(self):
+        self.replays += 1
         self.output.copy_(self.step())
+
+
+FIRST_ERROR = "CUDA error: operation not permitted when stream is capturing"
+
+
+class CaptureRaises(RecordedStep):
+    """A graph whose capture fails as a real one can inside ``torch.cuda.graph``: the step's own
+    error, then another as the capture ends, which is the one that reaches the caller."""
+
+    def capture(self, step):
+        try:
+            raise RuntimeError(f"{FIRST_ERROR}\nCUDA kernel errors might be asynchronously reported")
+        finally:
+            self.end_capture()
+
+    def end_capture(self):
+        raise RuntimeError("CUDA error: operation failed due to a previous error during capture")
+
+
+def test_a_capture_that_raises_falls_back_to_the_eager_stacked_step_and_says_so(data_dir):
+    configs = tiny_study([0, 1])
+    said = rf"could not be captured as a CUDA graph \(RuntimeError: {FIRST_ERROR}\); training on with"
+    with pytest.warns(stacked.CaptureFailed, match=said) as warned:
+        fallen = stacked.run(configs, data_dir, graph=lambda stack: CaptureRaises(stack.replica))
+    assert len(warned) == 2  # once per stack: regression's and classification's
+    eager = stacked.run(configs, data_dir)
+    for config, result, expected in zip(configs, fallen, eager):
+        assert result.environment["schedule"] == "stacked-eager", config.label()
+        assert result.environment["capture_failed"] == f"RuntimeError: {FIRST_ERROR}"
+        assert result.histories == expected.histories  # every step the eager one, bit for bit
+
+
+def test_a_partial_last_batch_steps_eagerly_between_replays(data_dir):
+    """The notebook's DataLoader keeps an epoch's partial last batch: 650 images are 6 batches of
+    100 and one of 50. Captured, the tail steps eagerly: bit for bit the eager stack's training,
+    and within the stacked tolerances of the per-run schedule's."""
+    configs = study.study_configs([0, 1], scale="smoke", recipe=TINY | {"train_size": 650})
+    graphs = []
+
+    def recorded(stack):
+        graphs.append(RecordedStep(stack.replica))
+        return graphs[-1]
+
+    captured, eager = stacked.run(configs, data_dir, graph=recorded), stacked.run(configs, data_dir)
+    # 14 steps a stack: 3 warm-up, 2 tails, the 9 others replayed (the first right after capture)
+    assert [(g.captures, g.replays) for g in graphs] == [(1, 9), (1, 9)]
+    for config, result, expected in zip(configs, captured, eager):
+        assert result.histories == expected.histories, config.label()
+        worst = differences(result, experiments.run(config, data_dir))
+        assert all(worst[m] <= TOLERANCE[m] for m in worst), (config.label(), worst)
+
+
+def test_a_graph_on_another_card_warms_captures_and_replays_on_that_card(monkeypatch):
+    """``--device cuda:1`` while cuda:0 is current (the CLI sets no device): every phase runs
+    inside ``torch.cuda.device(1)``, the capture on a stream of card 1. Plays CUDA's calls."""
+    current, seen = [0], []
+
+    class Stream:
+        def __init__(self):
+            self.card = current[0]
+
+        def wait_stream(self, other):
+            assert other.card == self.card
+
+    class Graph:
+        def replay(self):
+            seen.append(("replay", current[0]))
+
+    @contextlib.contextmanager
+    def device(card):
+        before, current[0] = current[0], card.index if card.index is not None else current[0]
+        yield
+        current[0] = before
+
+    @contextlib.contextmanager
+    def on_stream(stream):
+        seen.append(("warm-up", current[0], stream.card))
+        yield
+
+    @contextlib.contextmanager
+    def graph(graph, stream):
+        seen.append(("capture", current[0], stream.card))
+        yield
+
+    for name, fake in {
+        "CUDAGraph": Graph,
+        "Stream": Stream,
+        "device": device,
+        "stream": on_stream,
+        "graph": graph,
+        "current_stream": Stream,
+    }.items():
+        monkeypatch.setattr(torch.cuda, name, fake)
+    on_card_1 = stacked.CudaGraph("cuda:1")
+    on_card_1.warm_up(lambda: None)
+    on_card_1.capture(lambda: None)
+    on_card_1.replay()
+    assert seen == [("warm-up", 1, 1), ("capture", 1, 1), ("replay", 1)]
+    assert current == [0]
 
 
 @pytest.mark.parametrize("experiment", ["regression", "classification"])
