@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 import warnings
 from functools import partial
 from pathlib import Path
@@ -22,6 +23,7 @@ from reproduce.config import DEFAULT_SEEDS, EXPERIMENTS, SCALES, SCHEDULES, Sche
 from reproduce.datasets import DATASETS
 
 EXIT_MISMATCH, EXIT_ERROR = 1, 2
+TRACEBACK_VAR = "REPRODUCE_TRACEBACK"  # set: a known failure prints its traceback too
 
 
 class _Parser(argparse.ArgumentParser):
@@ -309,6 +311,15 @@ def _said_in_one_line(show, message, category, *args, **kwargs) -> None:
         show(message, category, *args, **kwargs)
 
 
+def _failed(message: str) -> int:
+    """A known failure in one line; under ``REPRODUCE_TRACEBACK=1`` (tools/gpu-check's logs) its
+    traceback first."""
+    if os.environ.get(TRACEBACK_VAR, "") not in ("", "0"):
+        traceback.print_exc()
+    print(f"reproduce: error: {message}", file=sys.stderr)
+    return EXIT_ERROR
+
+
 def main(argv=None) -> int:
     from reproduce import devices  # imported first: it pins CUDA's numerics before any CUDA call
     from reproduce.data import DataError
@@ -324,14 +335,12 @@ def main(argv=None) -> int:
             warnings.showwarning = partial(_said_in_one_line, warnings.showwarning)
             return command(args)
     except (DataError, TrainingDiverged, devices.DeviceError, ValueError, TypeError, OSError) as error:
-        print(f"reproduce: error: {error}", file=sys.stderr)
-        return EXIT_ERROR
+        return _failed(str(error))
     except RuntimeError as error:  # CUDA's own: cuBLAS config, out of memory, a driver error
         message = devices.gpu_error(error)
         if message is None:
             raise  # not a known failure but a bug: its traceback is wanted
-        print(f"reproduce: error: {message}", file=sys.stderr)
-        return EXIT_ERROR
+        return _failed(message)
     except KeyboardInterrupt:
         print("reproduce: interrupted; finished runs are kept", file=sys.stderr)
         return 130

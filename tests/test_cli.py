@@ -143,16 +143,21 @@ def test_damaged_data_names_the_file(data_dir, tmp_path, capsys):
     assert not (tmp_path / "o").exists()  # nothing trained, nothing written
 
 
-def test_cuda_asked_for_without_cuda(data_dir, tmp_path, capsys):
-    pytest.importorskip("torch")
-    import torch
-
+@pytest.mark.parametrize("traceback", [None, "1"], ids=["one line", "REPRODUCE_TRACEBACK=1"])
+def test_cuda_asked_for_without_cuda(data_dir, tmp_path, capsys, monkeypatch, traceback):
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
+    if traceback:  # as tools/gpu-check runs the CLI: the traceback in its log, then the line
+        monkeypatch.setenv(cli.TRACEBACK_VAR, traceback)
     code, _, err = run_cli(
         capsys, "run", "regression", "--device", "cuda", "--data-dir", data_dir, "--out", tmp_path
     )
-    assert code == 2 and "CUDA is not available here; use --device cpu" in err
+    lines = err.splitlines()
+    assert code == 2 and "CUDA is not available here; use --device cpu" in lines[-1]
+    if traceback:
+        assert lines[0] == "Traceback (most recent call last):" and "CudaAbsent" in lines[-2]
+    else:
+        assert len(lines) == 1
 
 
 def test_a_nan_mid_run_keeps_the_finished_runs(data_dir, tmp_path, capsys, monkeypatch):

@@ -129,7 +129,7 @@ def gpu_check_env():
 def test_the_needs_are_pyprojects_dependencies_and_test_extra(gpu_check_env):
     requires_python, wanted = gpu_check_env.needs()
     assert requires_python == ">=3.10"
-    assert {"torch>=2.1,<3", "platformdirs>=3", "pytest-xdist>=3.5", "syrupy>=6.1.1"} <= set(wanted)
+    assert {"torch>=2.13,<3", "platformdirs>=3", "pytest-xdist>=3.5", "syrupy>=6.1.1"} <= set(wanted)
     assert "ruff==0.17.6" not in wanted  # the lint extra is not the tests'
 
 
@@ -140,5 +140,41 @@ def test_unmet_lists_what_is_absent_or_out_of_range_and_skips_other_platforms(gp
 
 def test_an_installed_prerelease_torch_is_not_replaced(gpu_check_env, monkeypatch):
     # NVIDIA's containers ship torch 2.x.0a0+nv builds; pip accepts them as installed.
-    monkeypatch.setattr(gpu_check_env, "installed", lambda name: "2.6.0a0+ecf3bae40a.nv25.01")
-    assert gpu_check_env.unmet(["torch>=2.1,<3"]) == []
+    monkeypatch.setattr(gpu_check_env, "installed", lambda name: "2.14.0a0+ecf3bae40a.nv25.10")
+    assert gpu_check_env.unmet(["torch>=2.13,<3"]) == []
+
+
+def python_on_a_failing_card(tmp_path: Path) -> str:
+    """This Python, playing a box whose card is seen but whose twins fail: the CUDA check finds
+    nothing wrong, card.json is written, and pytest fails with a traceback."""
+    python = tmp_path / "python-on-a-failing-card"
+    python.write_text(
+        f"""#!/bin/bash
+case "$1 $2" in
+  "tools/gpu_check_env.py check") {sys.executable} "$@" | grep -v '^cuda ' ;;
+  "tools/gpu_check_env.py card") echo '{{"cuda:0": {{}}}}' > "$4/card.json" ;;
+  "-m pytest")
+    printf 'Traceback (most recent call last):\\n  File "reproduce/stacked.py", line 1\\n'
+    echo "RuntimeError: CUDA error: operation not permitted when stream is capturing"
+    exit 1 ;;
+  *) exec {sys.executable} "$@" ;;
+esac
+"""
+    )
+    python.chmod(0o755)
+    return str(python)
+
+
+def test_the_first_failing_step_stops_the_check_naming_it(tmp_path):
+    out = tmp_path / "out"
+    done = gpu_check(
+        str(out), REPRODUCE_DATA_DIR=str(tmp_path), REPRODUCE_PYTHON=python_on_a_failing_card(tmp_path)
+    )
+    assert done.returncode == 1, done.stderr
+    assert list(steps(done.stdout)) == ["card", "gpu-smoke"]  # gpu-lecture and the rest never ran
+    stopped = f"stopped at step gpu-smoke (exit 1); its whole output is {out}/gpu-smoke.log, ending:"
+    assert stopped in done.stdout.splitlines()
+    assert "   | RuntimeError: CUDA error: operation not permitted when stream is capturing" in done.stdout
+    assert (out / "gpu-smoke.log").read_text().startswith("Traceback (most recent call last):")
+    assert stopped in (out / "summary.txt").read_text()
+    assert not (out / "gpu-lecture.log").exists()
