@@ -27,6 +27,10 @@ Run it on an otherwise idle machine. In one process it measures:
    alone (the fp32 GEMM rate at these shapes), its time and the achieved rate against that.
 8. **The schedules**: the study for 5 seeds from an empty run cache, per run (a pool of
    one-thread processes) and stacked (one process), at ``--study-scale`` on the CPU.
+9. **The stacked replay path's host share** (issue 25): one steady-state step with a graph whose
+   replay is free, on one CPU core: what the host adds to each replay on a card.
+10. **Stacked evaluation**: one epoch's test measures of every net of the lecture's stacked
+    study, one CPU core, and its share of the stacked study's time.
 
 ``--device cuda`` writes the GPU row instead: 6, 7 on the card, and 8 at lecture scale stacked
 (the lecture x 5 seeds on one GPU); tools/gpu-check runs it.
@@ -73,17 +77,18 @@ class CountOps(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def study_step(data_dir: str, seeds, schedule: str, scale: str = "lecture", device: str = "cpu"):
+def study_step(data_dir: str, seeds, schedule: str, scale: str = "lecture", device: str = "cpu", graph=None):
     """One training step of every net of the study for ``seeds`` on ``schedule``, as the schedule
     steps it (a stack on CUDA: a CUDA graph's replay after its eager warm-up steps): each run's
-    minibatch and its nets' steps, or each stack's. Call it again for the next step."""
+    minibatch and its nets' steps, or each stack's. Call it again for the next step. ``graph``:
+    as stacked.Stack takes it."""
     configs = study.study_configs(seeds, scale=scale, device=device)
     size = configs[0].train_size
     train_x, train_y = data.load_split("mnist", data_dir, train=True, size=size, device=device)
     steps = []  # (the replicas stepped together, their batches, how a step is taken)
     if schedule == "stacked":
         for experiment in EXPERIMENTS:
-            stack = stacked.Stack([c for c in configs if c.experiment == experiment])
+            stack = stacked.Stack([c for c in configs if c.experiment == experiment], graph)
             steps.append(([stack.replica], stack.batches(train_x, train_y), stack.step))
     else:
         for config in configs:
@@ -274,6 +279,52 @@ def stacked_step(data_dir: str, seeds, device: str) -> dict:
     }
 
 
+class FreeGraph:
+    """A CUDA graph whose replay costs nothing: what is left of a replayed step is the host's
+    share (the minibatch's gather, the copies into the static buffers, the loss's clone)."""
+
+    def __init__(self, stack):
+        pass
+
+    def warm_up(self, step):
+        return step()
+
+    def capture(self, step):
+        return step()
+
+    def replay(self):
+        pass
+
+
+def replay_path(data_dir: str, seeds) -> dict:
+    """One steady-state step of the stacked study on the replay path, the graph's own work left
+    out (:class:`FreeGraph`), on one CPU core: its seconds and the operations it dispatches."""
+    step = study_step(data_dir, seeds, "stacked", graph=FreeGraph)
+    for _ in range(stacked.CapturedStep.WARMUP + 1):  # the warm-up steps, then the capture
+        step()
+    with CountOps() as counter:
+        step()
+    with pool.one_thread():
+        seconds = best_seconds(step, calls=20)
+    return {"seeds": len(seeds), "host_seconds_per_step": seconds, "dispatched_ops": counter.count}
+
+
+def stacked_evaluation(data_dir: str, seeds, step_seconds: float) -> dict:
+    """One epoch's evaluation of the lecture's stacked study for ``seeds`` (every net on the
+    whole test set, both experiments), on one CPU core, and its share of the study's time: 11
+    evaluations against 6000 steps of ``step_seconds``."""
+    configs = study.study_configs(seeds)
+    test_x, test_y = data.load_split("mnist", data_dir, train=False, size=configs[0].test_size)
+    stacks = [stacked.Stack([c for c in configs if c.experiment == e]) for e in EXPERIMENTS]
+    with pool.one_thread():
+        seconds = best_seconds(lambda: [s.measure(test_x, test_y) for s in stacks], repeats=2, calls=1)
+    scale = configs[0]
+    evaluations = scale.epochs + 1
+    steps = scale.epochs * -(-scale.train_size // scale.batch_size)
+    share = evaluations * seconds / (evaluations * seconds + steps * step_seconds)
+    return {"seeds": len(seeds), "seconds_per_epoch": seconds, "share_of_the_study": share}
+
+
 def time_schedules(data_dir: str, seeds, scale: str, device: str) -> dict[str, float]:
     """The study for ``seeds`` from an empty run cache on each schedule, in seconds: per run in a
     pool of one-thread processes (one per core), and stacked in this process."""
@@ -334,6 +385,20 @@ def main() -> None:
             f"{row['achieved_gflops']:.0f} GFLOP/s against {row['gemm_gflops_at_these_shapes']:.0f} for its "
             f"matmuls alone ({row['over_gemm_floor']:.2f}x), {row['net_steps_per_second']:.0f} net-steps/s"
         )
+    if args.device == "cpu":
+        result["replay_path"] = [replay_path(args.data_dir, range(n)) for n in (1, 5)]
+        for row in result["replay_path"]:
+            lines.append(
+                f"stacked replay path, host's share, {row['seeds']} seed(s): "
+                f"{row['host_seconds_per_step'] * 1e3:.2f} ms and {row['dispatched_ops']} ops a step"
+            )
+        steps = {row["seeds"]: row["step_seconds"] for row in result["stacked_step"]}
+        result["stacked_evaluation"] = [stacked_evaluation(args.data_dir, range(n), steps[n]) for n in (1, 5)]
+        for row in result["stacked_evaluation"]:
+            lines.append(
+                f"stacked evaluation, lecture, {row['seeds']} seed(s): {row['seconds_per_epoch']:.2f} s an "
+                f"epoch, {100 * row['share_of_the_study']:.1f} % of the stacked study on one core"
+            )
     if "schedules" not in args.skip:
         seeds, scale = (range(5), "lecture") if args.device != "cpu" else (range(5), args.study_scale)
         seconds = time_schedules(args.data_dir, seeds, scale, args.device)
