@@ -124,6 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="judge results written elsewhere (lecture22-results JSON, e.g. a course notebook's) "
         "instead of training; seeds, scale and dataset come from them",
     )
+    claims.add_argument(
+        "--annotate",
+        metavar="FILE",
+        help="print a GitHub annotation on FILE (a course's notebook) per claim that differs or is not "
+        "judged and per shifted curve (course-gate.yml)",
+    )
     _common(claims, seeds_default=list(DEFAULT_SEEDS))
 
     compare = commands.add_parser("compare", help="drift report: results against a baseline's seeds")
@@ -266,7 +272,10 @@ def cmd_claims(args) -> int:
             print(f"{flag} {j.claim.name:32s} {j.verdict:10s} {j.evidence.summary}")
     for line in compare.curves_lines(curves):
         print(line)
-    print(f"report: {args.out / 'report.md'}")
+    (args.out / "summary.md").write_text(report.summary_markdown(judgements, differing, curves))
+    if args.annotate:  # GitHub reads these from the step's output
+        print("\n".join(report.annotations(judgements, differing, curves, args.annotate)))
+    print(f"report: {args.out / 'report.md'} (in short: {args.out / 'summary.md'})")
     failures = [j.claim.name for j in differing]
     if failures:
         print(

@@ -13,6 +13,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from reproduce import distribution  # noqa: E402
 from reproduce.claims import Judgement  # noqa: E402
+from reproduce.compare import curves_lines, curves_markdown, shifted  # noqa: E402
 from reproduce.config import LECTURE_DATASET  # noqa: E402
 from reproduce.losses import get_loss  # noqa: E402
 from reproduce.results import RunResult  # noqa: E402
@@ -162,11 +163,72 @@ def claims_markdown(
             f"- **{j.claim.name}**: {j.claim.mnist_numbers}" for j in judgements if j.claim.mnist_numbers
         ]
     if curves is not None:
-        from reproduce.compare import curves_markdown
-
         lines += ["", "## Curves against the reference distribution", ""] + curves_markdown(curves)
     lines += ["", "## How each claim is read", ""]
     lines += [f"- **{j.claim.name}**: {j.claim.reading}" for j in judgements]
     lines += ["", "## Figures", ""]
     lines += [f"![{p.stem}]({Path(p).relative_to(folder).as_posix()})" for p in figure_paths]
     return "\n".join(lines) + "\n"
+
+
+def summary_markdown(judgements: Sequence[Judgement], differing: Sequence[Judgement], curves) -> str:
+    """The verdict in short, for a CI job's page (``$GITHUB_STEP_SUMMARY``) and ``summary.md``:
+    every claim's verdict, then the curves' as the terminal shows them, every shift included."""
+    judged = [j for j in judgements if j.evidence.holds is not None]
+    curves_said = "curves shifted" if shifted(curves) else "no curve shifted"
+    lines = [
+        f"## Lecture 22: {len(differing)} claim(s) differ from the expected verdict, {curves_said}",
+        "",
+        f"{sum(j.as_expected for j in judged)}/{len(judged)} judged claims as expected"
+        f", {len(judgements) - len(judged)} not judged.",
+        "",
+        "| claim | expected | measured | |",
+        "|---|---|---|---|",
+    ]
+    for j in judgements:
+        said = "**differs**" if j in differing else "as expected" if j.evidence.holds is not None else ""
+        if j.evidence.holds is None:
+            said += f"{' ' if said else ''}not judged: {_cell(j.evidence.summary)}"
+        lines.append(f"| {j.claim.name} | {j.expected} | {j.verdict} | {said} |")
+    lines += ["", "### Curves", "", "```text", *curves_lines(curves), "```"]
+    lines += ["", "The whole report, with the evidence behind every verdict: `report.md` beside this file."]
+    return "\n".join(lines) + "\n"
+
+
+def annotations(
+    judgements: Sequence[Judgement], differing: Sequence[Judgement], curves, file: str
+) -> list[str]:
+    """GitHub workflow commands that mark ``file`` (the course's notebook): an ``::error`` per
+    claim that differs and per shifted curve, a ``::warning`` per claim not judged."""
+
+    def command(level: str, title: str, message: str) -> str:
+        return f"::{level} file={_property(file)},title={_property(title)}::{_data(message)}"
+
+    found = [
+        command(
+            "error",
+            f"claim {j.claim.name} differs",
+            f"expected {j.expected}, measured {j.verdict}: {j.evidence.summary}",
+        )
+        for j in differing
+    ]
+    found += [
+        command("warning", f"claim {j.claim.name} not judged", j.evidence.summary)
+        for j in judgements
+        if j.evidence.holds is None and j not in differing
+    ]
+    found += [
+        command("error", "curve shifted", line.split(" ", 1)[1])
+        for line in curves_lines(curves)
+        if line.startswith(("SHIFTED ", "DIFFERS "))
+    ]
+    return found
+
+
+def _data(text: str) -> str:
+    """A workflow command's message, escaped as the runner reads it back."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _property(text: str) -> str:
+    return _data(text).replace(":", "%3A").replace(",", "%2C")

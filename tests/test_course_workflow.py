@@ -36,7 +36,7 @@ INPUTS = {"notebook", "gate", "python-version", "torch-version", "torchvision-ve
 # Named one by one, so a step added to the workflow runs here unless it is listed.
 SKIPPED = {"install the gate and the torch asked for"}
 # The if: conditions of run: steps, as they evaluate offline: no cache was restored.
-CONDITIONS = {"steps.results.outputs.cache-hit != 'true'": True}
+CONDITIONS = {"steps.results.outputs.cache-hit != 'true'": True, "always()": True}
 EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 
 # What the lecture's nets alone (mse, l1; ce, nll, multimargin) give a verdict to ...
@@ -130,85 +130,128 @@ def test_the_report_artefact_is_uploaded_even_when_the_gate_fails():
     assert set(upload[0]["with"]["path"].split()) == {"results/", "report/"}
 
 
-def test_a_course_repository_passes_the_gate(tmp_path, data_dir):
+class Gate:
+    """The gate job's run: steps, run in a course repository as GitHub runs them, offline."""
+
+    def __init__(self, repo: Path, github: Path, data_dir):
+        self.repo, self.github, self.data_dir = repo, github, data_dir
+        workflow = load(COURSE_GATE)
+        job = workflow["jobs"][JOB]
+        assert "defaults" not in workflow and "defaults" not in job, "steps run with GitHub's bash"
+        self.inputs = caller_inputs()
+        self.env = {}
+        for scope, values in (("workflow", workflow.get("env", {})), ("job", job.get("env", {}))):
+            for name, value in values.items():
+                self.env[name] = substitute(
+                    value, inputs=self.inputs, env=self.env, workspace=repo, where=f"{scope} env {name}"
+                )
+        assert "REPRODUCE_DATA_DIR" in self.env, "the gate job sets where its data lives"
+        github.mkdir()
+        self.summary = github / "summary"
+        self.base = os.environ | {
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+            "GITHUB_WORKSPACE": str(repo),
+            "GITHUB_OUTPUT": str(github / "output"),
+            "GITHUB_ENV": str(github / "env"),
+            "GITHUB_STEP_SUMMARY": str(self.summary),
+            "RUNNER_TEMP": str(github),
+        }
+        self.steps = [s for s in job["steps"] if "run" in s]
+        self.scripts = 0
+
+    def run(self, steps) -> dict[str, subprocess.CompletedProcess]:
+        """Each step in order; once one fails, only those under ``if: always()``, as GitHub does."""
+        done, failed = {}, False
+        for step in steps:
+            name = step["name"]
+            assert not {"shell", "working-directory"} & set(step), (
+                f"step {name!r}: run as GitHub's default bash"
+            )
+            if name in SKIPPED:
+                continue
+            condition = step.get("if")
+            if condition is not None:
+                assert condition in CONDITIONS, f"step {name!r}: no offline value for if: {condition}"
+                if not CONDITIONS[condition]:
+                    continue
+            if failed and condition != "always()":
+                continue
+            step_env = dict(self.env)
+            for key, value in step.get("env", {}).items():
+                step_env[key] = substitute(
+                    value, inputs=self.inputs, env=self.env, workspace=self.repo, where=f"{name} env {key}"
+                )
+            step_env["REPRODUCE_DATA_DIR"] = str(self.data_dir)  # the local data, in place of the cache
+            script = substitute(
+                step["run"], inputs=self.inputs, env=step_env, workspace=self.repo, where=name
+            )
+            path = self.github / f"step-{self.scripts}.sh"
+            self.scripts += 1
+            path.write_text(script)
+            done[name] = subprocess.run(
+                ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(path)],
+                cwd=self.repo,
+                env=self.base | step_env,
+                capture_output=True,
+                text=True,
+            )
+            failed = failed or done[name].returncode != 0
+        return done
+
+
+def failures(done: dict[str, subprocess.CompletedProcess]) -> str:
+    return "\n".join(
+        f"step {name!r} exit {d.returncode}:\n--- stdout\n{d.stdout[-6000:]}\n--- stderr\n{d.stderr[-6000:]}"
+        for name, d in done.items()
+        if d.returncode != 0
+    )
+
+
+def with_a_claim_differing_and_a_curve_shifted(results: Path) -> None:
+    """Every MSE autoencoder's training loss reversed, so that it rises: A2 (the loss goes down)
+    is refuted, and MSE's final training loss shifts far beyond the reference distribution."""
+    for path in results.glob("*.json"):
+        document = json.loads(path.read_text())
+        for run in document["runs"]:
+            if "mse" in run["histories"]:
+                run["histories"]["mse"]["train_loss"].reverse()
+        path.write_text(json.dumps(document))
+
+
+def test_a_course_repository_passes_the_gate_and_a_failing_one_is_shown_on_its_page(tmp_path, data_dir):
     """Every run: step of the gate job, in order, in a copy of the example course; exit 0, and
-    the claims that read only the lecture's nets judged, the others not judged with the reason."""
+    the claims that read only the lecture's nets judged, the others not judged with the reason.
+    Then the same results with a claim made to differ and a curve to shift, judged again: the job
+    fails, its page (``$GITHUB_STEP_SUMMARY``) shows the claims' table and every shift, and the
+    notebook is annotated: an error per differing claim and shifted curve, a warning per claim
+    not judged."""
     repo = tmp_path / "course-repo"
     shutil.copytree(
         COURSE_REPO, repo, ignore=shutil.ignore_patterns("results", "report", ".ipynb_checkpoints")
     )
-    workflow = load(COURSE_GATE)
-    job = workflow["jobs"][JOB]
-    assert "defaults" not in workflow and "defaults" not in job, "steps run with GitHub's bash"
-    inputs = caller_inputs()
-
-    env = {}
-    for scope, values in (("workflow", workflow.get("env", {})), ("job", job.get("env", {}))):
-        for name, value in values.items():
-            env[name] = substitute(value, inputs=inputs, env=env, workspace=repo, where=f"{scope} env {name}")
-    assert "REPRODUCE_DATA_DIR" in env, "the gate job sets where its data lives"
-    github = tmp_path / "github"
-    github.mkdir()
-    base = os.environ | {
-        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-        "GITHUB_WORKSPACE": str(repo),
-        "GITHUB_OUTPUT": str(github / "output"),
-        "GITHUB_ENV": str(github / "env"),
-        "GITHUB_STEP_SUMMARY": str(github / "summary"),
-        "RUNNER_TEMP": str(github),
-    }
-
-    run_steps = [s for s in job["steps"] if "run" in s]
-    names = [s.get("name") for s in run_steps]
+    gate = Gate(repo, tmp_path / "github", data_dir)
+    names = [s.get("name") for s in gate.steps]
     assert all(names) and len(set(names)) == len(names), f"every run: step needs its own name: {names}"
     assert SKIPPED <= set(names), f"skipped steps no longer in the workflow: {SKIPPED - set(names)}"
-    for step in run_steps:
+    for step in gate.steps:
         installs = re.search(r"\bpip install\b", step["run"]) is not None
         assert installs == (step["name"] in SKIPPED), (
             f"step {step['name']!r}: {'installs packages' if installs else 'installs nothing'}, "
             f"so it {'must' if installs else 'must not'} be in SKIPPED"
         )
 
-    ran = []
-    for step in run_steps:
-        name = step["name"]
-        assert not {"shell", "working-directory"} & set(step), f"step {name!r}: run as GitHub's default bash"
-        if name in SKIPPED:
-            continue
-        if "if" in step:
-            assert step["if"] in CONDITIONS, f"step {name!r}: no offline value for if: {step['if']}"
-            if not CONDITIONS[step["if"]]:
-                continue
-        step_env = dict(env)
-        for key, value in step.get("env", {}).items():
-            step_env[key] = substitute(
-                value, inputs=inputs, env=env, workspace=repo, where=f"{name} env {key}"
-            )
-        step_env["REPRODUCE_DATA_DIR"] = str(data_dir)  # the local data, in place of the cache
-        script = substitute(step["run"], inputs=inputs, env=step_env, workspace=repo, where=name)
-        path = github / f"step-{len(ran)}.sh"
-        path.write_text(script)
-        done = subprocess.run(
-            ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(path)],
-            cwd=repo,
-            env=base | step_env,
-            capture_output=True,
-            text=True,
-        )
-        ran.append(name)
-        assert done.returncode == 0, (
-            f"the gate failed at step {name!r} (exit {done.returncode}):\n{script}\n"
-            f"--- stdout\n{done.stdout[-6000:]}\n--- stderr\n{done.stderr[-6000:]}"
-        )
-    assert any("reproduce.notebook" in s["run"] for s in run_steps if s["name"] in ran)
-    assert any("reproduce claims" in s["run"] for s in run_steps if s["name"] in ran)
+    ran = gate.run(gate.steps)
+    assert not failures(ran), f"the gate failed:\n{failures(ran)}"
+    assert any("reproduce.notebook" in s["run"] for s in gate.steps if s["name"] in ran)
+    judge = next(s for s in gate.steps if "reproduce claims" in s["run"])
+    assert judge["name"] in ran
 
-    outputs = (github / "output").read_text()
+    outputs = (gate.github / "output").read_text()
     assert re.search(r"^datasets=lecture22-datasets-\S+$", outputs, re.MULTILINE), outputs
     assert re.search(r"^results=lecture22-results-\S+$", outputs, re.MULTILINE), outputs
 
     report = repo / "report"
-    for name in ("report.md", "claims.json", "curves.json"):
+    for name in ("report.md", "claims.json", "curves.json", "summary.md"):
         assert (report / name).is_file(), f"the gate wrote no {report / name}"
     claims = json.loads((report / "claims.json").read_text())
     by_id = {claim_id(entry["name"]): entry for entry in claims}
@@ -226,3 +269,27 @@ def test_a_course_repository_passes_the_gate(tmp_path, data_dir):
         assert not nets or any(net in reason.lower() for net in nets), (
             f"{cid}: the reason does not name the missing nets ({' or '.join(nets)}): {reason!r}"
         )
+    passing = gate.summary.read_text()
+    assert passing == (report / "summary.md").read_text()
+    assert passing.startswith("## Lecture 22: 0 claim(s) differ from the expected verdict, no curve shifted")
+    warnings = [line for line in ran[judge["name"]].stdout.splitlines() if line.startswith("::")]
+    assert {line.split("::")[1].split(" ")[0] for line in warnings} == {"warning"}
+    assert len(warnings) == len(NOT_JUDGED)  # the claims the lecture's nets cannot inform
+
+    with_a_claim_differing_and_a_curve_shifted(repo / "results")
+    gate.summary.unlink()
+    after = gate.steps[gate.steps.index(judge) :]
+    failed = gate.run(after)
+    assert [d.returncode for d in failed.values()] == [1, 0], failures(failed)  # judged, then shown
+    page = gate.summary.read_text()
+    print(page)  # the job's page for the failing example (pytest -s shows it)
+    assert page.startswith("## Lecture 22: 1 claim(s) differ from the expected verdict, curves shifted")
+    assert "| A2-loss-goes-down | reproduced | refuted | **differs** |" in page
+    assert re.search(r"^SHIFTED regression: mse/train_loss final", page, re.MULTILINE), page
+    notebook = caller_inputs()["notebook"]
+    commands = [line for line in failed[judge["name"]].stdout.splitlines() if line.startswith("::")]
+    errors = [c for c in commands if c.startswith("::error ")]
+    assert errors[0].startswith(f"::error file={notebook},title=claim A2-loss-goes-down differs::")
+    shifted = f"::error file={notebook},title=curve shifted::regression: mse/train_loss final"
+    assert any(c.startswith(shifted) for c in errors), commands
+    assert len(commands) - len(errors) == len(NOT_JUDGED)  # the warnings, as before
