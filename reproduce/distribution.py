@@ -14,7 +14,7 @@ Holm's step-down procedure, which needs no independence (one seed's curves move 
 summary whose reference sd is 0 (to float noise, NO_SPREAD) must match its mean to that noise.
 
 **Why summaries, not every epoch.** Chosen by measurement (``python tests/baseline_noise.py
-power``; the table is in README "Baselines"), against a t test of every epoch's value and against
+power``; the table is in docs/tiers.md), against a t test of every epoch's value and against
 the final values alone, on the same seeds: every 3-seed subset of MNIST smoke seeds 0-19 (and of
 lecture seeds 100-112) judged against the other seeds, then again with one curve moved by d
 reference sds. Testing every epoch spends alpha on many correlated values (160 per regression
@@ -41,7 +41,7 @@ from dataclasses import dataclass
 NO_SPREAD = 1e-9
 # The negative control that diverges by design (NLL on raw scores): its spread is its own.
 DIVERGING_CONTROLS = ("nll_raw",)
-ALPHA = 0.001  # family-wise, per baseline file; see README "Baselines" for the measured false alarms
+ALPHA = 0.001  # family-wise, per baseline file; see docs/tiers.md for the measured false alarms
 
 
 def values_of(history: Mapping) -> dict[str, list[float]]:

@@ -5,7 +5,7 @@ A fresh run of seed s draws the baseline's init and batch order again (the init 
 order from s + 1000), so its difference from the baseline's seed s holds no seed noise: only the
 floating-point noise of other bits (another CPU's kernels, a card, the next torch, the stacked
 schedule), amplified by training. That noise was measured (``benchmarks/paired_noise.py``, the
-numbers in ``reproduce/references/<dataset>-<scale>-noise.json`` and docs in README "Paired
+numbers in ``reproduce/references/<dataset>-<scale>-noise.json`` and docs in docs/tiers.md, "Paired
 tier"): between the AVX2 and AVX-512 lecture baselines the final values moved by at most 0.16
 seed sds, where the distribution tier, fresh seeds against other seeds, misses a shift of 3.
 

@@ -51,7 +51,7 @@ BASELINE_SEEDS = DEFAULT_SEEDS  # other seeds have no baseline
 # caught in 30-88 % of 3-seed subsets, with 17 in 95-100 %), 100-119 since issue 24: disjoint
 # from every seed a test judges (0-2, 10-12, 20-25: tests/test_tiers.py). Lecture: seeds no test
 # trains, as many as a one-off training afforded (MNIST 13, Fashion-MNIST 10). Measured by judging every
-# 3-seed subset against the other seeds, tests/baseline_noise.py power (README "Distribution tier").
+# 3-seed subset against the other seeds, tests/baseline_noise.py power (docs/tiers.md, "Distribution tier").
 REFERENCE_SEEDS = {
     "smoke": tuple(range(100, 120)),
     "mnist/lecture": tuple(range(100, 113)),

@@ -74,7 +74,7 @@ def test_every_twin_of_other_bits_passes(path):
         assert verdict.seeds == [0, 1, 2] and verdict.judged
 
 
-# Measured by python tests/baseline_noise.py paired 1 (per twin; the README's paired-tier table):
+# Measured by python tests/baseline_noise.py paired 1 (per twin; docs/tiers.md's paired-tier table):
 # a 1-sd shift is caught in 100 % of every family's curves at both MNIST scales, but for the
 # lecture-scale classifiers' final values, whose noise is a few test images in 10000 (up to 0.62
 # seed sds between twins, the stacked schedule's): 62-75 % of the classification family's curves
