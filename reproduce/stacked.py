@@ -257,9 +257,7 @@ class Stack:
                     f"{', '.join(differ)}"
                 )
         self.configs = list(configs)
-        # Nets grouped by loss (each loss computed once over its slice), runs in order within.
-        losses = dict.fromkeys(loss for c in configs for loss in c.losses)
-        self.members = [(c, loss) for loss in losses for c in configs if loss in c.losses]
+        self.members = grouped_by_loss(configs)
         initial = {c: dict(zip(c.losses, experiments.initial_nets(c))) for c in configs}
         nets = StackedNets([initial[c][loss] for c, loss in self.members], first.device)
         cuda = devices.is_cuda(first.device)
@@ -326,11 +324,11 @@ def _run_stack(configs: Sequence[RunConfig], data_dir, *, progress: bool, graph)
             first.dataset, data_dir, train=False, size=first.test_size, device=first.device
         )
         stack = Stack(configs, graph)
-        labels = stack.replica.members
-        histories = {label: History(untrained=m) for label, m in zip(labels, stack.measure(test_x, test_y))}
+        # Net i of the stack is stack.members[i]: its history is histories[i].
+        histories = [History(untrained=measured) for measured in stack.measure(test_x, test_y)]
         bar = tqdm(
             total=first.epochs * -(-first.train_size // first.batch_size),
-            desc=f"{first.experiment} stack of {len(labels)} nets",
+            desc=f"{first.experiment} stack of {len(histories)} nets",
             unit="batch",
             disable=not progress,
             leave=False,
@@ -341,14 +339,16 @@ def _run_stack(configs: Sequence[RunConfig], data_dir, *, progress: bool, graph)
                 losses = train_epoch(
                     [stack.replica], batches, epoch=epoch, progress=bar.update, step=stack.step
                 )
-                for label, measured in zip(labels, stack.measure(test_x, test_y)):
-                    histories[label].record(losses[label], measured)
+                for history, name, measured in zip(
+                    histories, stack.replica.members, stack.measure(test_x, test_y)
+                ):
+                    history.record(losses[name], measured)
         env = environment(first.device) | stack.schedule()
     seconds = time.perf_counter() - started  # the whole stack's: its runs train together
     return [
         RunResult(
             config=c,
-            histories={loss: histories[_label(c, loss)] for loss in c.losses},
+            histories={loss: histories[stack.members.index((c, loss))] for loss in c.losses},
             environment=env,
             seconds=seconds,
         )
@@ -356,6 +356,13 @@ def _run_stack(configs: Sequence[RunConfig], data_dir, *, progress: bool, graph)
     ]
 
 
+def grouped_by_loss(configs: Sequence[RunConfig]) -> list[tuple[RunConfig, str]]:
+    """A stack's nets, as (run, loss): grouped by loss, so that each loss is computed once over its
+    slice (:class:`StackedCriterion`), and in the runs' order within a group."""
+    losses = dict.fromkeys(loss for c in configs for loss in c.losses)
+    return [(c, loss) for loss in losses for c in configs if loss in c.losses]
+
+
 def _label(config: RunConfig, loss: str) -> str:
-    """A net's name in the stack; a run's losses tell a replay from its original (same label)."""
+    """A net's name in messages (a NaN names it); a run's losses tell a replay from its original."""
     return f"{config.label()} ({' '.join(config.losses)}) {loss}"
