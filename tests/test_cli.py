@@ -15,6 +15,7 @@ from pathlib import Path
 import local_mirror
 import pytest
 import torch
+import yaml
 
 from reproduce import cli, data, experiments
 from reproduce.config import TORCH_FLOOR
@@ -308,7 +309,11 @@ def test_the_torch_floor_is_the_one_tox_tests():
     tox = configparser.ConfigParser(interpolation=None)
     tox.read(ROOT / "tox.ini")
     assert f"torch==={TORCH_FLOOR}.0" in tox["testenv:oldest"]["deps"].split()
-    assert "oldest" in tox["tox"]["env_list"]
+    env_list = {env.strip() for env in tox["tox"]["env_list"].split(",")}
+    assert "oldest" in env_list
+    # The hosted CI's matrix runs every default env, the floor's included.
+    gate = yaml.safe_load((ROOT / ".github" / "workflows" / "gate.yml").read_text())
+    assert {row["env"] for row in gate["jobs"]["tox"]["strategy"]["matrix"]["include"]} == env_list
 
 
 def test_a_torch_below_the_floor_trains_per_run_said_in_one_line(data_dir, tmp_path, capsys, monkeypatch):
