@@ -19,8 +19,8 @@ import warnings
 from functools import partial
 from pathlib import Path
 
-from reproduce.config import DEFAULT_SEEDS, EXPERIMENTS, SCALES, SCHEDULES, ScheduleFallback
-from reproduce.datasets import DATASETS
+from reproduce.training.config import DEFAULT_SEEDS, EXPERIMENTS, SCALES, SCHEDULES, ScheduleFallback
+from reproduce.training.datasets import DATASETS
 
 EXIT_MISMATCH, EXIT_ERROR = 1, 2
 TRACEBACK_VAR = "REPRODUCE_TRACEBACK"  # set: a known failure prints its traceback too
@@ -146,14 +146,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _check_device(device: str) -> None:
     """Before any data is read: CUDA present, the ordinal visible, no TF32 (devices.check)."""
-    from reproduce import devices
+    from reproduce.training import devices
 
     devices.check(device)
 
 
 def _workers(args) -> int:
     """One per core on the CPU (each run trains with one thread); CUDA runs one at a time."""
-    from reproduce import devices, pool
+    from reproduce.training import devices, pool
 
     if devices.is_cuda(args.device):
         return 1
@@ -161,8 +161,9 @@ def _workers(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from reproduce import data, experiments, pool, report, stacked
-    from reproduce.config import RunConfig, schedule_for
+    from reproduce import report
+    from reproduce.training import data, experiments, pool, stacked
+    from reproduce.training.config import RunConfig, schedule_for
 
     chosen = EXPERIMENTS if args.experiment == "all" else (args.experiment,)
     if args.losses and len(chosen) > 1:
@@ -210,13 +211,15 @@ def _print_summary(result, path) -> None:
 def cmd_claims(args) -> int:
     """Exit 1 where a judged claim differs from its expected verdict or a curve shifted against
     the shipped reference; 2 where nothing could be judged; else 0."""
-    from reproduce import compare, data, paired, references, report
-    from reproduce.claims import CLAIMS, families_needed
-    from reproduce.results import RunCache, default_cache_dir, write_json_atomic
-    from reproduce.study import train_study
+    from reproduce import report
+    from reproduce.judging import compare, paired, references
+    from reproduce.judging.claims import CLAIMS, families_needed
+    from reproduce.training import data
+    from reproduce.training.results import RunCache, default_cache_dir, write_json_atomic
+    from reproduce.training.study import train_study
 
-    if args.results:  # written elsewhere (reproduce.external): nothing is trained
-        from reproduce import external
+    if args.results:  # written elsewhere (reproduce.judging.external): nothing is trained
+        from reproduce.judging import external
 
         study = external.load_study(args.results)
         judgements = [
@@ -294,7 +297,7 @@ def cmd_claims(args) -> int:
 
 def cmd_compare(args) -> int:
     """Exit 1 where a claim's verdict changed or a curve shifted significantly, else 0."""
-    from reproduce import compare
+    from reproduce.judging import compare
 
     report = compare.write(args.baseline, args.results, args.out)
     print(f"drift report: {args.out / 'drift.md'}")
@@ -302,7 +305,7 @@ def cmd_compare(args) -> int:
 
 
 def cmd_data(args) -> int:
-    from reproduce import data
+    from reproduce.training import data
 
     root = data.resolve_data_dir(args.data_dir)
     names = list(data.DATASETS) if args.dataset == "all" else [args.dataset]
@@ -330,9 +333,9 @@ def _failed(message: str) -> int:
 
 
 def main(argv=None) -> int:
-    from reproduce import devices  # imported first: it pins CUDA's numerics before any CUDA call
-    from reproduce.data import DataError
-    from reproduce.train import TrainingDiverged
+    from reproduce.training import devices  # imported first: it pins CUDA's numerics before any CUDA call
+    from reproduce.training.data import DataError
+    from reproduce.training.train import TrainingDiverged
 
     try:
         args = build_parser().parse_args(argv)

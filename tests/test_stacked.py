@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from reproduce import data, experiments, stacked, study
-from reproduce.config import RunConfig
-from reproduce.results import RunCache
-from reproduce.train import Replica, TrainingDiverged, train_epoch, train_step
+from reproduce.training import data, experiments, stacked, study
+from reproduce.training.config import RunConfig
+from reproduce.training.results import RunCache
+from reproduce.training.train import Replica, TrainingDiverged, train_epoch, train_step
 
 TINY = {"train_size": 600, "test_size": 200, "epochs": 2}  # 12 steps
 # How far a stacked net's curves may be from the same net trained in its own run. Measured (seeds

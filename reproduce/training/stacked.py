@@ -42,11 +42,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from reproduce import data, devices, experiments
-from reproduce.config import RunConfig
-from reproduce.losses import get_loss
-from reproduce.results import History, RunResult, environment
-from reproduce.train import Replica, train_epoch, train_step
+from reproduce.training import data, devices, experiments
+from reproduce.training.config import RunConfig
+from reproduce.training.losses import get_loss
+from reproduce.training.results import History, RunResult, environment
+from reproduce.training.train import Replica, train_epoch, train_step
 
 SCHEDULE = "stacked"  # results.environment's "schedule" for a stacked run; absent: one run at a time
 # The fields every run of a stack shares (the experiment, what it trains on, the recipe): every
