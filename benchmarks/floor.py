@@ -58,7 +58,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from torchvision import datasets, transforms
 
 from reproduce import cli
-from reproduce.training import data, devices, experiments, pool, stacked, study
+from reproduce.training import capture, data, devices, experiments, pool, stacked, study
 from reproduce.training.config import EXPERIMENTS, QUICK_SCALE, SCHEDULES, RunConfig
 from reproduce.training.results import RunCache, environment
 from reproduce.training.train import train_step
@@ -301,7 +301,7 @@ def replay_path(data_dir: str, seeds) -> dict:
     """One steady-state step of the stacked study on the replay path, the graph's own work left
     out (:class:`FreeGraph`), on one CPU core: its seconds and the operations it dispatches."""
     step = study_step(data_dir, seeds, "stacked", graph=FreeGraph)
-    for _ in range(stacked.CapturedStep.WARMUP + 1):  # the warm-up steps, then the capture
+    for _ in range(capture.CapturedStep.WARMUP + 1):  # the warm-up steps, then the capture
         step()
     with CountOps() as counter:
         step()

@@ -129,6 +129,7 @@ def write_json_atomic(path: str | os.PathLike, data) -> None:
 
 # The modules whose code decides a run's numbers; editing any other module keeps the cache.
 TRAINING_MODULES = (
+    "capture.py",
     "config.py",
     "data.py",
     "experiments.py",

@@ -64,7 +64,7 @@ def train_epoch(
 ) -> dict[str, float]:
     """Step every replica on each (inputs, targets) batch; mean training loss per replica (per
     member, for a stack). ``step``: :func:`train_step`, or the same step replayed from a CUDA
-    graph (reproduce.training.stacked.CapturedStep).
+    graph (reproduce.training.capture.CapturedStep).
 
     Raises :class:`TrainingDiverged` naming the first non-finite batch (1-based epoch and batch).
     """
