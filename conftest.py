@@ -20,11 +20,11 @@ import torch
 import torchvision
 from _pytest.mark.expression import Expression
 
-from reproduce import data, devices  # devices pins CUDA's numerics on import
-from reproduce.config import LECTURE_DATASET, QUICK_SCALE, SCALES
-from reproduce.datasets import DATASETS
-from reproduce.results import RunCache, default_cache_dir
-from reproduce.study import Study, train_study
+from reproduce.training import data, devices  # devices pins CUDA's numerics on import
+from reproduce.training.config import LECTURE_DATASET, QUICK_SCALE, SCALES
+from reproduce.training.datasets import DATASETS
+from reproduce.training.results import RunCache, default_cache_dir
+from reproduce.training.study import Study, train_study
 
 # The baseline fixture (baselines_plugin/) and the options --device, --seeds, --run-cache ...
 # (reproduce/pytest_options.py; registered once, by the installed plugin where it ran first).
@@ -42,7 +42,7 @@ def pytest_configure(config):
     # after 6000 steps), so the thread count is fixed and parallelism comes from `-n`.
     torch.set_num_threads(1)
     # Before any test's first CUDA call (CUDA reads them once per process); importing
-    # reproduce.devices did it already, again here in case a plugin has changed them since.
+    # reproduce.training.devices did it already, again here in case a plugin has changed them since.
     devices.pin_cuda_numerics()
     if devices.cuda_required() and not hasattr(config, "workerinput"):  # the controller counts
         config.pluginmanager.register(GpuTestsRan(), "reproduce-gpu-tests-ran")

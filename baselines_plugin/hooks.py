@@ -24,7 +24,7 @@ def pytest_baselines_folder(item: pytest.Item) -> str:
     """The folder under ``baselines/`` that holds this test's baselines, ``/`` between levels.
 
     The plugin's own implementation (the last tried) gives the folder of the test's ``device``
-    parameter (``reproduce.devices.baseline_folder``: ``cpu``, or CUDA's own, which may be more
+    parameter (``reproduce.training.devices.baseline_folder``: ``cpu``, or CUDA's own, which may be more
     than one level), then its ``dataset`` parameter: ``cpu/mnist``. It is also asked for tests
     that take no baseline, which get a folder that never holds one.
     """

@@ -65,7 +65,7 @@ def baseline_params(item) -> tuple[str | None, str | None]:
 
 @pytest.hookimpl(trylast=True)
 def pytest_baselines_folder(item) -> str:
-    from reproduce import devices  # here, not above: the plugin loads without torch
+    from reproduce.training import devices  # here, not above: the plugin loads without torch
 
     device, dataset = baseline_params(item)
     folder = devices.baseline_folder(device) if device else "no-device"

@@ -12,7 +12,7 @@ Run it on an otherwise idle machine. In one process it measures:
    would take if it did nothing but its own matmuls at this machine's rate for those shapes:
    with torch's default threads, or with one thread on each core, whichever is faster.
 3. **``reproduce run all --seeds 0``**, timed as a user runs it (one process per core, one
-   thread each: reproduce.pool).
+   thread each: reproduce.training.pool).
 4. **The notebook's loop** (iitkliv/dlvcnptel lecture22.ipynb): torchvision's MNIST with
    ``ToTensor()`` through ``DataLoader(batch_size=100, shuffle=True, num_workers=4)``, torch's
    default (unfused) Adam, a test DataLoader per epoch and scikit-image SSIM of the first test
@@ -57,10 +57,11 @@ from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision import datasets, transforms
 
-from reproduce import cli, data, devices, experiments, pool, stacked, study
-from reproduce.config import EXPERIMENTS, QUICK_SCALE, SCHEDULES, RunConfig
-from reproduce.results import RunCache, environment
-from reproduce.train import train_step
+from reproduce import cli
+from reproduce.training import capture, data, devices, experiments, pool, stacked, study
+from reproduce.training.config import EXPERIMENTS, QUICK_SCALE, SCHEDULES, RunConfig
+from reproduce.training.results import RunCache, environment
+from reproduce.training.train import train_step
 
 GEMMS = {torch.ops.aten.mm.default, torch.ops.aten.addmm.default, torch.ops.aten.bmm.default}
 
@@ -300,7 +301,7 @@ def replay_path(data_dir: str, seeds) -> dict:
     """One steady-state step of the stacked study on the replay path, the graph's own work left
     out (:class:`FreeGraph`), on one CPU core: its seconds and the operations it dispatches."""
     step = study_step(data_dir, seeds, "stacked", graph=FreeGraph)
-    for _ in range(stacked.CapturedStep.WARMUP + 1):  # the warm-up steps, then the capture
+    for _ in range(capture.CapturedStep.WARMUP + 1):  # the warm-up steps, then the capture
         step()
     with CountOps() as counter:
         step()

@@ -2,7 +2,8 @@
 
     python benchmarks/paired_noise.py twin LABEL --scale S --dataset D --data-dir DIR [--schedule stacked]
     python benchmarks/paired_noise.py history LABEL COMMIT      # a baseline of other bits in git history
-    python benchmarks/paired_noise.py derive                    # twins -> reproduce/references/*-noise.json
+    python benchmarks/paired_noise.py derive                    # twins -> the *-noise.json files in
+                                                                # reproduce/judging/references/
 
 A **twin** is the baselines' tested seeds (config.DEFAULT_SEEDS) trained again with the same
 draws, on other arithmetic: another CPU's kernels, another torch, the stacked schedule, another
@@ -37,10 +38,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from reproduce import paired  # noqa: E402
-from reproduce.config import DEFAULT_SEEDS, SCALES  # noqa: E402
-from reproduce.datasets import DATASETS  # noqa: E402
-from reproduce.study import DISTINCT_FAMILIES  # noqa: E402
+from reproduce.judging import paired  # noqa: E402
+from reproduce.training.config import DEFAULT_SEEDS, SCALES  # noqa: E402
+from reproduce.training.datasets import DATASETS  # noqa: E402
+from reproduce.training.study import DISTINCT_FAMILIES  # noqa: E402
 
 TWINS = ROOT / "benchmarks" / "results" / "twins"
 BASELINES = ROOT / "baselines" / "cpu"
@@ -74,13 +75,13 @@ def write_twin(label: str, what: str, dataset: str, scale: str, environment: dic
 def cmd_twin(args) -> None:
     import torch
 
-    from reproduce.compare import seeds_doc
-    from reproduce.results import RunCache, default_cache_dir
-    from reproduce.study import train_study
+    from reproduce.judging.compare import seeds_doc
+    from reproduce.training.results import RunCache, default_cache_dir
+    from reproduce.training.study import train_study
 
     torch.set_num_threads(args.threads)
     if args.threads != 1:  # the study trains each run with one thread; a twin may not
-        from reproduce import pool
+        from reproduce.training import pool
 
         pool.one_thread = contextlib.nullcontext
     study = train_study(

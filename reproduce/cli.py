@@ -11,149 +11,29 @@ on stderr and a non-zero exit code, never a traceback.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import traceback
 import warnings
 from functools import partial
-from pathlib import Path
 
-from reproduce.config import DEFAULT_SEEDS, EXPERIMENTS, SCALES, SCHEDULES, ScheduleFallback
-from reproduce.datasets import DATASETS
+from reproduce.cli_parser import EXIT_ERROR, build_parser
+from reproduce.training.config import EXPERIMENTS, ScheduleFallback
 
-EXIT_MISMATCH, EXIT_ERROR = 1, 2
+EXIT_MISMATCH = 1  # a claim differs from its expected verdict, or a curve shifted
 TRACEBACK_VAR = "REPRODUCE_TRACEBACK"  # set: a known failure prints its traceback too
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (and exit code 2), not the whole usage text."""
-
-    def error(self, message):
-        self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def _whole_number(minimum: int, what: str, maximum: int | None = None):
-    """An argparse type: an int in minimum..maximum, else "expected <what> >= <minimum>, got X"
-    (or "<= <maximum>"); no maximum where it is None."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected {what} >= {minimum}, got {value}")
-        if maximum is not None and value > maximum:
-            raise argparse.ArgumentTypeError(f"expected {what} <= {maximum}, got {value}")
-        return value
-
-    return parse
-
-
-_positive_int = _whole_number(1, "a number")
-# torch takes seeds below 2**64 and the batch order draws from seed + 1000; 2**32 - 1 is also
-# numpy's limit, and far more seeds than anyone will run.
-_seed = _whole_number(0, "a seed", maximum=2**32 - 1)
-
-
-def _folder(text: str) -> Path:
-    """An argparse type: a folder that exists or can be made and written into, checked before
-    anything trains (a file in the way would otherwise fail only when the first result is saved)."""
-    path = Path(text).expanduser()
-    existing = next(p for p in (path.absolute(), *path.absolute().parents) if p.exists())
-    if not existing.is_dir() and existing == path.absolute():
-        raise argparse.ArgumentTypeError(f"expected a folder, got the file {text!r}")
-    if not existing.is_dir():
-        raise argparse.ArgumentTypeError(f"expected a folder, got {text!r} inside the file {existing}")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise argparse.ArgumentTypeError(f"expected a folder this user can write to, got {text!r}")
-    return path
-
-
-def _common(parser: argparse.ArgumentParser, *, seeds_default) -> None:
-    parser.add_argument(
-        "--seeds",
-        type=_seed,
-        nargs="+",
-        default=seeds_default,
-        help=f"seeds to run (default: {' '.join(map(str, seeds_default))})",
-    )
-    parser.add_argument(
-        "--scale",
-        choices=tuple(SCALES),
-        default="lecture",
-        help="lecture: all data, 10 epochs (default); smoke: a fast tenth",
-    )
-    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
-    parser.add_argument("--dataset", choices=tuple(DATASETS), default="mnist")
-    parser.add_argument("--data-dir", help="folder with MNIST/raw (default: $REPRODUCE_DATA_DIR)")
-    parser.add_argument("--out", type=_folder, required=True, help="folder to write results into")
-    parser.add_argument(
-        "--no-download", action="store_true", help="fail on missing data instead of downloading it"
-    )
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    parser.add_argument(
-        "--workers",
-        type=_positive_int,
-        help="runs trained side by side on the CPU, one thread each (default: one per core)",
-    )
-    parser.add_argument(
-        "--schedule",
-        choices=SCHEDULES,
-        help="per-run: each run on its own, in --workers processes (default on the CPU); "
-        "stacked: every net of every run in one step (default on CUDA)",
-    )
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="reproduce", description=__doc__.split("\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
-    run = commands.add_parser("run", help="train the lecture's experiments; JSON + figures")
-    run.add_argument("experiment", choices=(*EXPERIMENTS, "all"))
-    run.add_argument("--losses", nargs="+", help="losses to train (default: the notebook's)")
-    run.add_argument("--epochs", type=_positive_int, help="override the scale's epochs")
-    _common(run, seeds_default=list(DEFAULT_SEEDS[:1]))
-
-    claims = commands.add_parser("claims", help="judge every claim over seeds; report.md")
-    claims.add_argument("--cache-dir", type=_folder, help="trained-run cache (default: per user)")
-    claims.add_argument(
-        "--results",
-        type=Path,
-        help="judge results written elsewhere (lecture22-results JSON, e.g. a course notebook's) "
-        "instead of training; seeds, scale and dataset come from them",
-    )
-    claims.add_argument(
-        "--annotate",
-        metavar="FILE",
-        help="print a GitHub annotation on FILE (a course's notebook) per claim that differs or is not "
-        "judged and per shifted curve (course-gate.yml)",
-    )
-    _common(claims, seeds_default=list(DEFAULT_SEEDS))
-
-    compare = commands.add_parser("compare", help="drift report: results against a baseline's seeds")
-    compare.add_argument("baseline", type=Path, help="folder of run JSONs (e.g. an earlier claims --out)")
-    compare.add_argument("results", type=Path, help="folder of run JSONs to judge against it")
-    compare.add_argument("--out", type=_folder, required=True, help="folder for drift.md and drift.json")
-
-    data_cmd = commands.add_parser("data", help="verify the dataset files (or download them)")
-    data_cmd.add_argument("--dataset", choices=(*DATASETS, "all"), default="all")
-    data_cmd.add_argument("--data-dir", help="folder with MNIST/raw (default: $REPRODUCE_DATA_DIR)")
-    data_cmd.add_argument("--download", action="store_true", help="fetch missing files first")
-    return parser
 
 
 def _check_device(device: str) -> None:
     """Before any data is read: CUDA present, the ordinal visible, no TF32 (devices.check)."""
-    from reproduce import devices
+    from reproduce.training import devices
 
     devices.check(device)
 
 
 def _workers(args) -> int:
     """One per core on the CPU (each run trains with one thread); CUDA runs one at a time."""
-    from reproduce import devices, pool
+    from reproduce.training import devices, pool
 
     if devices.is_cuda(args.device):
         return 1
@@ -161,8 +41,9 @@ def _workers(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from reproduce import data, experiments, pool, report, stacked
-    from reproduce.config import RunConfig, schedule_for
+    from reproduce import report
+    from reproduce.training import data, experiments, pool, stacked
+    from reproduce.training.config import RunConfig, schedule_for
 
     chosen = EXPERIMENTS if args.experiment == "all" else (args.experiment,)
     if args.losses and len(chosen) > 1:
@@ -210,13 +91,15 @@ def _print_summary(result, path) -> None:
 def cmd_claims(args) -> int:
     """Exit 1 where a judged claim differs from its expected verdict or a curve shifted against
     the shipped reference; 2 where nothing could be judged; else 0."""
-    from reproduce import compare, data, paired, references, report
-    from reproduce.claims import CLAIMS, families_needed
-    from reproduce.results import RunCache, default_cache_dir, write_json_atomic
-    from reproduce.study import train_study
+    from reproduce import report
+    from reproduce.judging import compare, paired, references
+    from reproduce.judging.claims import CLAIMS, families_needed
+    from reproduce.training import data
+    from reproduce.training.results import RunCache, default_cache_dir, write_json_atomic
+    from reproduce.training.study import train_study
 
-    if args.results:  # written elsewhere (reproduce.external): nothing is trained
-        from reproduce import external
+    if args.results:  # written elsewhere (reproduce.judging.external): nothing is trained
+        from reproduce.judging import external
 
         study = external.load_study(args.results)
         judgements = [
@@ -294,7 +177,7 @@ def cmd_claims(args) -> int:
 
 def cmd_compare(args) -> int:
     """Exit 1 where a claim's verdict changed or a curve shifted significantly, else 0."""
-    from reproduce import compare
+    from reproduce.judging import compare
 
     report = compare.write(args.baseline, args.results, args.out)
     print(f"drift report: {args.out / 'drift.md'}")
@@ -302,7 +185,7 @@ def cmd_compare(args) -> int:
 
 
 def cmd_data(args) -> int:
-    from reproduce import data
+    from reproduce.training import data
 
     root = data.resolve_data_dir(args.data_dir)
     names = list(data.DATASETS) if args.dataset == "all" else [args.dataset]
@@ -330,12 +213,12 @@ def _failed(message: str) -> int:
 
 
 def main(argv=None) -> int:
-    from reproduce import devices  # imported first: it pins CUDA's numerics before any CUDA call
-    from reproduce.data import DataError
-    from reproduce.train import TrainingDiverged
+    from reproduce.training import devices  # imported first: it pins CUDA's numerics before any CUDA call
+    from reproduce.training.data import DataError
+    from reproduce.training.train import TrainingDiverged
 
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(__doc__.split("\n")[0]).parse_args(argv)
     except SystemExit as done:  # --help, or a usage error already printed as one line
         return done.code
     command = {"run": cmd_run, "claims": cmd_claims, "compare": cmd_compare, "data": cmd_data}[args.command]

@@ -17,7 +17,7 @@ own internal deprecations (torchvision calling torch, an import-time warning) ar
 Refused before the kernel starts, each in one line: a notebook with no cell tagged ``parameters``,
 a parameter that cell does not assign, and a results folder that already holds the results file
 (the gate judges only what this execution writes). A failing cell is named where its code raised
-(a function defined in one cell, called from another, names both).
+(a function defined in one cell, called from another, names both: ``reproduce.notebook_errors``).
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ import argparse
 import ast
 import json
 import os
-import re
 import sys
 from pathlib import Path
+
+from reproduce.notebook_errors import ExecutionLog, cell_error, label, one_line, own_index
 
 AUDITED_PACKAGES = ("torch", "torchvision", "skimage", "numpy", "matplotlib")
 RESULTS_NAME = "lecture22-results.json"  # what the lecture's notebook writes into results_dir
@@ -131,7 +132,7 @@ def check_parameters(notebook: Path, nb, names) -> int:
         )
     index = tagged[0]
     cell = nb.cells[index]
-    where = f"cell {_label(index, cell)}, the cell tagged `parameters`"
+    where = f"cell {label(index, cell)}, the cell tagged `parameters`"
     if cell.cell_type != "code":
         raise NotebookError(f"{notebook}: {where}, is a {cell.cell_type} cell; tag the code cell instead")
     try:
@@ -173,7 +174,7 @@ def _read(notebook: Path):
     try:
         return nbformat.read(notebook, as_version=4)
     except (OSError, ValueError) as error:  # missing, unreadable, not JSON, not a notebook
-        raise NotebookError(f"{notebook}: cannot read the notebook: {_one_line(str(error))}") from None
+        raise NotebookError(f"{notebook}: cannot read the notebook: {one_line(str(error))}") from None
 
 
 def _prepared(nb, at: int, parameters: dict, extra_cells: tuple[str, ...]):
@@ -221,7 +222,7 @@ def execute(
     specs.kernel_dirs = []  # this interpreter's own kernel, never one installed elsewhere
     env = os.environ | ({"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)} if threads else {})
     manager = KernelManager(kernel_name="python3", kernel_spec_manager=specs, **_transport_encryption())
-    log = _ExecutionLog()
+    log = ExecutionLog()
     client = NotebookClient(
         nb,
         km=manager,
@@ -234,18 +235,16 @@ def execute(
         with _kernel_env(env):
             client.execute(cleanup_kc=True)  # shut the kernel down: nbclient keeps one it did not start
     except CellExecutionError as error:
-        raise NotebookError(_cell_error(notebook, nb, log, error)) from None
+        raise NotebookError(cell_error(notebook, nb, log, error)) from None
     except CellTimeoutError:
         raise NotebookError(f"{notebook}: a cell ran longer than the {timeout} s allowed per cell") from None
     except DeadKernelError as error:
-        raise NotebookError(
-            f"{notebook}: the kernel died (out of memory?): {_one_line(str(error))}"
-        ) from None
+        raise NotebookError(f"{notebook}: the kernel died (out of memory?): {one_line(str(error))}") from None
     found = json.loads("".join(o.get("text", "") for o in nb.cells[-1].outputs if o.get("name") == "stdout"))
     if found:
         sources = [c.source for c in nb.cells]
         lines = [
-            f"  cell {_own_index(nb, sources.index(w['cell'])) if w['cell'] in sources else '?'} "
+            f"  cell {own_index(nb, sources.index(w['cell'])) if w['cell'] in sources else '?'} "
             f"{w['category']}: {w['message']} ({w['where']})"
             for w in found
         ]
@@ -279,85 +278,6 @@ def _transport_encryption() -> dict:
     if zmq.has("curve") and "transport_encryption" in KernelManager.class_trait_names():
         return {"transport_encryption": "auto"}
     return {}
-
-
-class _ExecutionLog:
-    """Which cell of the executed notebook ran as ``In[N]``, and the cell that failed.
-
-    IPython's traceback names notebook frames ``Cell In[N], line M``, N being the kernel's
-    execution count, which the execute reply carries (the ``execution_count`` nbclient writes on a
-    cell is its own count of the cells it sent).
-    """
-
-    def __init__(self):
-        self.by_count: dict[int, int] = {}
-        self.failed: tuple[int, dict] | None = None
-
-    def executed(self, cell, cell_index: int, execute_reply: dict) -> None:
-        count = execute_reply.get("content", {}).get("execution_count")
-        if isinstance(count, int):
-            self.by_count[count] = cell_index
-
-    def error(self, cell, cell_index: int, execute_reply: dict) -> None:
-        self.executed(cell, cell_index, execute_reply)
-        self.failed = (cell_index, execute_reply.get("content", {}))
-
-
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-_CELL_FRAME = re.compile(r"Cell In\[(\d+)\], line (\d+)")
-
-
-def _raising_frame(traceback: list[str], by_count: dict[int, int]) -> tuple[int, int] | None:
-    """(cell index, line) of the innermost notebook frame in an IPython traceback, or None."""
-    frames = _CELL_FRAME.findall(_ANSI.sub("", "\n".join(traceback)))
-    if not frames or int(frames[-1][0]) not in by_count:
-        return None
-    count, line = frames[-1]
-    return by_count[int(count)], int(line)
-
-
-def _cell_error(notebook: Path, nb, log: _ExecutionLog, error) -> str:
-    """One line naming the cell whose code raised, its line, and the cell that called it.
-
-    The executing cell alone would mislead: a function defined in cell 11 and called from cell 13
-    raises in cell 11's code.
-    """
-    if log.failed is None:  # no reply recorded: the executing cell, as nbclient saw it
-        index = next((i for i, c in enumerate(nb.cells) if _failed(c)), None)
-        where = f"cell {_own_index(nb, index)}" if index is not None else "a cell"
-        return f"{notebook}: {where} raised {error.ename}: {_one_line(error.evalue)}"
-    executing, reply = log.failed
-    raised = f"raised {reply.get('ename', error.ename)}: {_one_line(reply.get('evalue', error.evalue))}"
-    frame = _raising_frame(reply.get("traceback") or [], log.by_count)
-    if frame is None:
-        return f"{notebook}: cell {_own_index(nb, executing)} {raised}"
-    cell, line = frame
-    called = "" if cell == executing else f" (called from cell {_own_index(nb, executing)})"
-    return f"{notebook}: cell {_own_index(nb, cell)}, line {line}, {raised}{called}"
-
-
-def _one_line(text: str) -> str:
-    """A multi-line message (an exception's value) as one line, for the CLI's one-line errors."""
-    return " ".join(line.strip() for line in str(text).strip().splitlines() if line.strip())
-
-
-def _failed(cell) -> bool:
-    return any(o.get("output_type") == "error" for o in cell.get("outputs", []))
-
-
-def _label(index: int, cell) -> str:
-    """``index ('first line')``: a cell as its author finds it."""
-    first_line = next(iter(cell.source.splitlines()), "")
-    return f"{index} ({first_line[:60]!r})"
-
-
-def _own_index(nb, index: int) -> str:
-    """A cell of the executed notebook as its author counts it: 0-based among the notebook's own cells."""
-    cell = nb.cells[index]
-    if "injected-parameters" in cell.metadata.get("tags", []):
-        return f"{index} (the injected parameters)"
-    own = index - 1 - sum("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells[:index])
-    return _label(own, cell)
 
 
 class _kernel_env:

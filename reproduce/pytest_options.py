@@ -8,10 +8,10 @@ with a space; else by the root conftest's ``pytest_plugins`` (plugin autoload of
 
 from __future__ import annotations
 
-from reproduce import data
-from reproduce.config import DEFAULT_SEEDS, LECTURE_DATASET, QUICK_SCALE, SCALES
-from reproduce.datasets import DATASETS
-from reproduce.results import default_cache_dir
+from reproduce.training import data
+from reproduce.training.config import DEFAULT_SEEDS, LECTURE_DATASET, QUICK_SCALE, SCALES
+from reproduce.training.datasets import DATASETS
+from reproduce.training.results import default_cache_dir
 
 
 def pytest_addoption(parser):

@@ -11,12 +11,12 @@ matplotlib.use("Agg")  # files only, no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from reproduce import distribution  # noqa: E402
-from reproduce.claims import Judgement  # noqa: E402
-from reproduce.compare import curves_lines, curves_markdown, shifted  # noqa: E402
-from reproduce.config import LECTURE_DATASET  # noqa: E402
-from reproduce.losses import get_loss  # noqa: E402
-from reproduce.results import RunResult  # noqa: E402
+from reproduce.judging import distribution  # noqa: E402
+from reproduce.judging.claims import Judgement  # noqa: E402
+from reproduce.judging.compare import curves_lines, curves_markdown, shifted  # noqa: E402
+from reproduce.training.config import LECTURE_DATASET  # noqa: E402
+from reproduce.training.losses import get_loss  # noqa: E402
+from reproduce.training.results import RunResult  # noqa: E402
 
 # One figure per panel of the lecture: (file name, experiment, measures, y label).
 FIGURES = (

@@ -37,12 +37,13 @@ from pathlib import Path
 
 import torch
 
-from reproduce import data, distribution, experiments, paired
-from reproduce.compare import seeds_doc
-from reproduce.config import SCALES
-from reproduce.datasets import DATASETS
-from reproduce.results import RunCache, RunResult, default_cache_dir
-from reproduce.study import family_of, study_configs, train_study
+from reproduce.judging import distribution, paired
+from reproduce.judging.compare import seeds_doc
+from reproduce.training import data, experiments
+from reproduce.training.config import SCALES
+from reproduce.training.datasets import DATASETS
+from reproduce.training.results import RunCache, RunResult, default_cache_dir
+from reproduce.training.study import family_of, study_configs, train_study
 
 BASELINE_FAMILIES = ("regression", "classification", "shared_init")
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from reproduce.config import LECTURE_DATASET, QUICK_SCALE, SCALES
-from reproduce.datasets import DATASETS
+from reproduce.training.config import LECTURE_DATASET, QUICK_SCALE, SCALES
+from reproduce.training.datasets import DATASETS
 
 
 def pytest_baselines_narrowing(config):

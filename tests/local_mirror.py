@@ -21,7 +21,7 @@ from pathlib import Path
 
 from torchvision import datasets
 
-from reproduce import data
+from reproduce.training import data
 
 
 @dataclass

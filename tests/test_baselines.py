@@ -14,7 +14,7 @@ dataset and device a baseline keeps:
 baseline's on what decides the bits (all of it but DECIDES_NOTHING). Elsewhere it reports the
 drift (how many numbers moved, the largest move in reference sds, where) as a warning.
 **Distribution tier**, always on: the fresh seeds' curves must lie inside the reference
-distribution (reproduce/distribution.py: a t test per curve summary, Holm across all of them).
+distribution (reproduce/judging/distribution.py: a t test per curve summary, Holm across all of them).
 A CUDA card with no baselines of its own (every card until someone commits them) is judged by
 this tier alone, against the CPU reference of the same setting, and says so once per session.
 ``--snapshot-update`` first judges the new reference against the old one and refuses a
@@ -38,12 +38,12 @@ import pytest
 from baselines_plugin.extension import BaselineExtension
 from baselines_plugin.plugin import BaselineDrift
 from baselines_plugin.tolerance import Tolerance, Tolerances
-from reproduce import compare, distribution, paired, references
-from reproduce.claims import CLAIMS
-from reproduce.claims.claim import lookup
-from reproduce.config import DEFAULT_SEEDS
-from reproduce.devices import baseline_folder, is_cuda
-from reproduce.study import DISTINCT_FAMILIES, Study
+from reproduce.judging import compare, distribution, paired, references
+from reproduce.judging.claims import CLAIMS
+from reproduce.judging.claims.claim import lookup
+from reproduce.training.config import DEFAULT_SEEDS
+from reproduce.training.devices import baseline_folder, is_cuda
+from reproduce.training.study import DISTINCT_FAMILIES, Study
 
 BASELINE_SEEDS = DEFAULT_SEEDS  # other seeds have no baseline
 # Seeds of the reference distribution, per "<dataset>/<scale>", else "<scale>" (claims.lookup).

@@ -1,5 +1,5 @@
 """The stacked step is capture-safe, proved on the CPU (issue 25): run as CapturedStep captures
-and replays it, under reproduce.capture_guard.CaptureGuard, every op a CUDA graph could not
+and replays it, under reproduce.training.capture_guard.CaptureGuard, every op a CUDA graph could not
 capture fails, naming the op and the line; the replay path's steady state syncs the host 0 times.
 
 The graph is test_stacked's stand-in (RecordedStep: capture records the step without its
@@ -14,8 +14,8 @@ import pytest
 import torch
 from test_stacked import TINY, RecordedStep
 
-from reproduce import data, experiments, stacked, study
-from reproduce.capture_guard import CaptureGuard, CaptureIllegal
+from reproduce.training import capture, data, experiments, stacked, study
+from reproduce.training.capture_guard import CaptureGuard, CaptureIllegal
 
 STEADY_STEPS = 3  # replays measured after the capture
 
@@ -98,7 +98,7 @@ def test_an_injected_item_in_the_step_is_caught_naming_the_op_and_the_line(data_
         for batch in batches[: captured.WARMUP]:  # eager warm-up steps may sync: not captured
             step_of(stack, captured, batch)
         # The guard fails the capture; the step falls back to the eager one, saying why.
-        with pytest.warns(stacked.CaptureFailed, match=rf"\(CaptureIllegal: aten::{caught}"):
+        with pytest.warns(capture.CaptureFailed, match=rf"\(CaptureIllegal: aten::{caught}"):
             step_of(stack, captured, batches[captured.WARMUP])
     assert captured.phase == "eager"
     assert stack.schedule() == {"schedule": "stacked-eager", "capture_failed": captured.failure}

@@ -13,11 +13,11 @@ import math
 
 import pytest
 
-from reproduce.claims import BY_ID, CLAIMS
-from reproduce.config import RunConfig
-from reproduce.evidence import NOT_JUDGED, REFUTED, REPRODUCED
-from reproduce.results import History, RunResult
-from reproduce.study import FAMILIES, FIRST_SEED_ONLY, Study, family_of
+from reproduce.judging.claims import BY_ID, CLAIMS
+from reproduce.judging.evidence import NOT_JUDGED, REFUTED, REPRODUCED
+from reproduce.training.config import RunConfig
+from reproduce.training.results import History, RunResult
+from reproduce.training.study import FAMILIES, FIRST_SEED_ONLY, Study, family_of
 
 SEEDS = (0, 1, 2)
 

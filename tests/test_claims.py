@@ -7,7 +7,7 @@ claims run in each (dataset, scale) setting the session chose (see the root conf
 
 import pytest
 
-from reproduce.claims import CLAIMS
+from reproduce.judging.claims import CLAIMS
 
 TRAINED = [pytest.param(c, id=c.name) for c in CLAIMS if c.families]
 UNTRAINED = [pytest.param(c, id=c.name) for c in CLAIMS if not c.families]

@@ -17,10 +17,11 @@ import pytest
 import torch
 import yaml
 
-from reproduce import cli, data, experiments
-from reproduce.config import TORCH_FLOOR
-from reproduce.results import write_json_atomic
-from reproduce.train import TrainingDiverged
+from reproduce import cli
+from reproduce.training import data, experiments
+from reproduce.training.config import TORCH_FLOOR
+from reproduce.training.results import write_json_atomic
+from reproduce.training.train import TrainingDiverged
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -289,7 +290,7 @@ def test_every_runtime_dependency_is_imported_by_the_library():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     runtime = {re.split(r"[<>=!~;\[ ]", req)[0].lower() for req in project["dependencies"]}
     imported = set()
-    for module in (ROOT / "reproduce").glob("*.py"):
+    for module in (ROOT / "reproduce").rglob("*.py"):
         for node in ast.walk(ast.parse(module.read_text())):
             if isinstance(node, ast.Import):
                 imported |= {alias.name.split(".")[0] for alias in node.names}

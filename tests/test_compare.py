@@ -8,8 +8,8 @@ import json
 from test_claim_checks import synthetic_study
 
 from reproduce import cli
-from reproduce.claims import BY_ID
-from reproduce.compare import compare
+from reproduce.judging.claims import BY_ID
+from reproduce.judging.compare import compare
 
 
 def save(study, folder):
@@ -53,7 +53,7 @@ def lecture_runs_only(study, keep=("mse", "l1")):
     """The regression runs with only ``keep``'s nets, as another tool would train them."""
     import dataclasses
 
-    from reproduce.study import Study
+    from reproduce.training.study import Study
 
     results = []
     for result in study.runs["regression"]:

@@ -3,7 +3,7 @@ import warnings
 import pytest
 import torch
 
-from reproduce.config import LECTURE_LOSSES, SCALES, RunConfig, ScheduleFallback, schedule_for
+from reproduce.training.config import LECTURE_LOSSES, SCALES, RunConfig, ScheduleFallback, schedule_for
 
 
 def test_lecture_scale_is_the_notebooks_recipe():

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from reproduce.claims import CLAIMS
+from reproduce.judging.claims import CLAIMS
 
 ROOT = Path(__file__).parents[1]
 GATE_WORKFLOW = ROOT / ".github" / "workflows" / "gate.yml"

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torchvision import datasets, transforms
 
-from reproduce import data
+from reproduce.training import data
 
 RAW = "train-images-idx3-ubyte"
 

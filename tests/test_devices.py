@@ -11,9 +11,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from reproduce import cli, devices, experiments, stacked
-from reproduce.config import RunConfig
-from reproduce.results import History, RunCache, RunResult, cache_identity, environment
+from reproduce import cli
+from reproduce.training import devices, experiments, stacked
+from reproduce.training.config import RunConfig
+from reproduce.training.results import History, RunCache, RunResult, cache_identity, environment
 
 
 def card(name, major, minor, sms, gib=80):
@@ -217,7 +218,7 @@ def test_the_gpu_env_fails_without_cuda_and_when_no_gpu_test_ran(data_dir, tmp_p
 
 def test_the_package_pins_the_cublas_workspace_on_import():
     env = {k: v for k, v in os.environ.items() if k != devices.WORKSPACE_VAR}
-    code = "import os, reproduce.results; print(os.environ['CUBLAS_WORKSPACE_CONFIG'])"
+    code = "import os, reproduce.training.results; print(os.environ['CUBLAS_WORKSPACE_CONFIG'])"
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert shown.stdout.strip() == devices.WORKSPACE
 

@@ -1,4 +1,4 @@
-"""The distribution tier (reproduce/distribution.py) and test_baselines' use of it."""
+"""The distribution tier (reproduce/judging/distribution.py) and test_baselines' use of it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from baseline_noise import every_epoch
 from scipy import stats
 from test_baselines import refuse_unaccepted_shift, stored_reference
 
-from reproduce import distribution
+from reproduce.judging import distribution
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,8 @@ per epoch, one gather serves an autoencoder's inputs and targets, and CPU number
 import pytest
 import torch
 
-from reproduce import data, experiments
-from reproduce.config import RunConfig
+from reproduce.training import data, experiments
+from reproduce.training.config import RunConfig
 
 TINY = {"train_size": 1000, "test_size": 200, "epochs": 2}
 

@@ -3,7 +3,7 @@ import math
 import pytest
 import scipy.stats
 
-from reproduce.evidence import (
+from reproduce.judging.evidence import (
     NOT_JUDGED,
     Evidence,
     fmt,

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from reproduce import experiments
-from reproduce.config import RunConfig
+from reproduce.training import experiments
+from reproduce.training.config import RunConfig
 
 TINY = {"train_size": 1000, "test_size": 200, "epochs": 2}
 

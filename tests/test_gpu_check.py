@@ -154,7 +154,7 @@ case "$1 $2" in
   "tools/gpu_check_env.py check") {sys.executable} "$@" | grep -v '^cuda ' ;;
   "tools/gpu_check_env.py card") echo '{{"cuda:0": {{}}}}' > "$4/card.json" ;;
   "-m pytest")
-    printf 'Traceback (most recent call last):\\n  File "reproduce/stacked.py", line 1\\n'
+    printf 'Traceback (most recent call last):\\n  File "reproduce/training/stacked.py", line 1\\n'
     echo "RuntimeError: CUDA error: operation not permitted when stream is capturing"
     exit 1 ;;
   *) exec {sys.executable} "$@" ;;

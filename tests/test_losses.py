@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reproduce.losses import LpLoss, get_loss
+from reproduce.training.losses import LpLoss, get_loss
 
 
 def reference_lp(input, target, p, form):

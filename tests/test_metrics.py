@@ -4,11 +4,11 @@ import pytest
 import torch
 from skimage.metrics import structural_similarity
 
-from reproduce import data, metrics
-from reproduce.models import Autoencoder
-from reproduce.train import train_step
+from reproduce.training import data, metrics
+from reproduce.training.models import Autoencoder
+from reproduce.training.train import train_step
 
-# skimage arguments that give each of our settings (see reproduce/metrics.py).
+# skimage arguments that give each of our settings (see reproduce/training/metrics.py).
 SKIMAGE_ARGS = {
     "skimage": {"win_size": 7},
     "wang": {"gaussian_weights": True, "sigma": 1.5, "use_sample_covariance": False},

@@ -17,9 +17,10 @@ import nbformat
 import pytest
 from filelock import FileLock
 
-from reproduce import cli, external, notebook
-from reproduce.claims import BY_ID, CLAIMS
-from reproduce.config import LECTURE_LOSSES, SCALES
+from reproduce import cli, notebook
+from reproduce.judging import external
+from reproduce.judging.claims import BY_ID, CLAIMS
+from reproduce.training.config import LECTURE_LOSSES, SCALES
 
 NOTEBOOK = Path(__file__).parents[1] / "notebooks" / "lecture22.ipynb"
 SMOKE = SCALES["smoke"]
@@ -322,10 +323,10 @@ def test_library_deprecations_fail_the_tests():
     """pyproject's filterwarnings: a deprecation attributed to reproduce's code is an error."""
     with pytest.raises(DeprecationWarning, match="old api"):
         warnings.warn_explicit(
-            "old api", DeprecationWarning, "experiments.py", 1, module="reproduce.experiments"
+            "old api", DeprecationWarning, "experiments.py", 1, module="reproduce.training.experiments"
         )
     with pytest.raises(FutureWarning):
-        warnings.warn_explicit("old api", FutureWarning, "train.py", 1, module="reproduce.train")
+        warnings.warn_explicit("old api", FutureWarning, "train.py", 1, module="reproduce.training.train")
 
 
 # --- The curves catch what no claim does -------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The paired tier (reproduce/paired.py): the baseline's seeds trained again on other bits, each
+"""The paired tier (reproduce/judging/paired.py): the baseline's seeds trained again on other bits, each
 judged against the baseline's same seed and the measured floating-point noise.
 
 The twins are real other-bits runs of the tested seeds (benchmarks/results/twins/: another CPU,
@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from baseline_noise import TWINS, paired_power
 
-from reproduce import compare, paired, references
-from reproduce.config import SCALES
-from reproduce.datasets import DATASETS
+from reproduce.judging import compare, paired, references
+from reproduce.training.config import SCALES
+from reproduce.training.datasets import DATASETS
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = [(d, s) for d in DATASETS for s in SCALES]
@@ -152,7 +152,7 @@ def test_the_paired_tier_catches_what_the_distribution_tier_cannot():
     assert verdict["failed"] and verdict["beyond"][0].startswith("mse/ssim ")
     assert verdict["largest_in_noise"] < -100 and -2 < verdict["largest_in_sds"] < 0
     assert compare.paired_line("regression", verdict).startswith("paired  regression: seeds 0 1 2, ")
-    from reproduce import distribution
+    from reproduce.judging import distribution
 
     assert not distribution.significant(distribution.shifts(seeds, reference))
 

@@ -1,9 +1,9 @@
-"""reproduce.pool: every item's result, the first error only after the rest, one thread each."""
+"""reproduce.training.pool: every item's result, the first error only after the rest, one thread each."""
 
 import pytest
 import torch
 
-from reproduce import pool
+from reproduce.training import pool
 
 
 @pytest.mark.parametrize("workers", [1, 2])

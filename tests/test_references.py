@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from reproduce import paired, references
-from reproduce.config import SCALES
-from reproduce.datasets import DATASETS
+from reproduce.judging import paired, references
+from reproduce.training.config import SCALES
+from reproduce.training.datasets import DATASETS
 
 BASELINES = Path(__file__).resolve().parents[1] / "baselines" / "cpu"
 
@@ -20,7 +20,8 @@ def test_the_shipped_reference_is_the_baselines(dataset_scale):
     dataset, scale = dataset_scale
     shipped = references.load(dataset, scale)
     assert shipped == references.from_baselines(BASELINES, dataset, scale)["families"], (
-        "the shipped reference differs from the baselines: run python -m reproduce.references baselines/cpu"
+        "the shipped reference differs from the baselines: "
+        "run python -m reproduce.judging.references baselines/cpu"
     )
     assert {family: ref["n"] for family, ref in shipped.items()} == {
         family: len(ref["seeds"]) for family, ref in shipped.items()
@@ -39,7 +40,7 @@ def test_the_references_are_package_data():
     """A pip-installed gate has them: pyproject's package-data names every shipped file, the
     references and the paired tier's measured noise of every setting."""
     text = (BASELINES.parents[1] / "pyproject.toml").read_text()
-    patterns = re.search(r"^reproduce = \[(.*)\]", text, re.MULTILINE).group(1)
+    patterns = re.search(r'^"reproduce\.judging" = \[(.*)\]', text, re.MULTILINE).group(1)
     globs = [g.strip().strip('"') for g in patterns.split(",")]
     package = Path(references.__file__).parent
     shipped = {p.relative_to(package) for g in globs for p in package.glob(g)}

@@ -4,8 +4,8 @@ import matplotlib.pyplot as plt
 import pytest
 
 from reproduce import report
-from reproduce.config import RunConfig
-from reproduce.results import History, RunResult
+from reproduce.training.config import RunConfig
+from reproduce.training.results import History, RunResult
 
 # Accuracy per epoch, shaped like the lecture-scale measurements: the three lecture losses at
 # 91-97 %, NLL on raw scores near chance.

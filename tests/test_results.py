@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from reproduce.config import RunConfig
-from reproduce.results import History, RunCache, RunResult, environment, write_json_atomic
+from reproduce.training.config import RunConfig
+from reproduce.training.results import History, RunCache, RunResult, environment, write_json_atomic
 
 
 def fake_result(config, value=0.5):

@@ -22,7 +22,7 @@ from baselines_plugin import plugin
 from baselines_plugin.extension import FOLDER, IN_SCOPE, BaselineExtension, to_text
 from baselines_plugin.plugin import in_scope, names_in
 from baselines_plugin.tolerance import Tolerance, Tolerances, compare
-from reproduce import devices
+from reproduce.training import devices
 
 pytest_plugins = ["pytester"]
 
@@ -136,7 +136,7 @@ CHOICES = {
     "--scale": ("lecture", "smoke"),
     "--dataset": ("mnist", "fashion-mnist"),
 }
-CARD = "cuda/nvidia-h100-80gb-hbm3-cc90-132sm"  # what reproduce.devices names a CUDA card's folder
+CARD = "cuda/nvidia-h100-80gb-hbm3-cc90-132sm"  # what reproduce.training.devices names a CUDA card's folder
 
 
 def session(in_scope_rule=lambda config, relative: None, **chosen):
@@ -263,15 +263,15 @@ def test_a_committed_baseline_perturbed_beyond_tolerance_fails_within_passes(tmp
 
 # The project's own options, markers and device fixture, as the root conftest.py has them; the
 # baselines machinery is the real plugin. No GPU here: a CUDA twin skips unless FAKE_CUDA is
-# set, and a stand-in for reproduce.devices names a CUDA card's folder as it does on a real one,
+# set, and a stand-in for reproduce.training.devices names a CUDA card's folder as it does on a real one,
 # two levels deep (a stand-in, not the module patched: importing torch in every run is slow).
 ROOT_CONFTEST = f"""
 import os, sys, types
 import pytest
 
-devices = types.ModuleType("reproduce.devices")
+devices = types.ModuleType("reproduce.training.devices")
 devices.baseline_folder = lambda device: "{CARD}" if device.startswith("cuda") else "cpu"
-sys.modules["reproduce.devices"] = devices
+sys.modules["reproduce.training.devices"] = devices
 pytest_plugins = ["baselines_plugin.plugin"]
 
 def pytest_addoption(parser):

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from reproduce import data, experiments, stacked, study
-from reproduce.config import RunConfig
-from reproduce.results import RunCache
-from reproduce.train import Replica, TrainingDiverged, train_epoch, train_step
+from reproduce.training import capture, data, experiments, stacked, study
+from reproduce.training.config import RunConfig
+from reproduce.training.results import RunCache
+from reproduce.training.train import Replica, TrainingDiverged, train_epoch, train_step
 
 TINY = {"train_size": 600, "test_size": 200, "epochs": 2}  # 12 steps
 # How far a stacked net's curves may be from the same net trained in its own run. Measured (seeds
@@ -182,7 +182,7 @@ class CaptureRaises(RecordedStep):
 def test_a_capture_that_raises_falls_back_to_the_eager_stacked_step_and_says_so(data_dir):
     configs = tiny_study([0, 1])
     said = rf"could not be captured as a CUDA graph \(RuntimeError: {FIRST_ERROR}\); training on with"
-    with pytest.warns(stacked.CaptureFailed, match=said) as warned:
+    with pytest.warns(capture.CaptureFailed, match=said) as warned:
         fallen = stacked.run(configs, data_dir, graph=lambda stack: CaptureRaises(stack.replica))
     assert len(warned) == 2  # once per stack: regression's and classification's
     eager = stacked.run(configs, data_dir)
@@ -253,7 +253,7 @@ def test_a_graph_on_another_card_warms_captures_and_replays_on_that_card(monkeyp
         "current_stream": Stream,
     }.items():
         monkeypatch.setattr(torch.cuda, name, fake)
-    on_card_1 = stacked.CudaGraph("cuda:1")
+    on_card_1 = capture.CudaGraph("cuda:1")
     on_card_1.warm_up(lambda: None)
     on_card_1.capture(lambda: None)
     on_card_1.replay()
@@ -273,7 +273,7 @@ def test_a_captured_step_trains_as_the_eager_step_does(experiment, device, data_
             "mnist", data_dir, train=True, size=TINY["train_size"], device=device
         )
         eager, graphed = stacked.Stack(configs), stacked.Stack(configs)
-        captured = graphed.step if device != "cpu" else stacked.CapturedStep(RecordedStep(graphed.replica))
+        captured = graphed.step if device != "cpu" else capture.CapturedStep(RecordedStep(graphed.replica))
         losses = {"eager": [], "graphed": []}
         for _ in range(2):  # epochs: the buffers outlive one
             losses["eager"] += [
@@ -284,7 +284,7 @@ def test_a_captured_step_trains_as_the_eager_step_does(experiment, device, data_
                 captured(graphed.replica.net, graphed.replica.optimizer, graphed.replica.criterion, *batch)
                 for batch in graphed.batches(train_x, train_y)
             ]
-    assert isinstance(captured, stacked.CapturedStep) and captured.loss is not None
+    assert isinstance(captured, capture.CapturedStep) and captured.loss is not None
     assert len(losses["graphed"]) == 12 > captured.WARMUP + 1
     assert all(torch.equal(a, b) for a, b in zip(losses["eager"], losses["graphed"]))
     assert all(

@@ -5,7 +5,7 @@ study on it (seeds 0 1 2, one thread, in a subprocess that imports the copy), an
 result as a run in another environment would be judged: the distribution tier against the
 committed reference, and every trained claim against its expected verdict. Every mistake must
 fail one of them, and the paired tier alone (the same seeds against the CPU baseline's, within
-the measured floating-point noise: reproduce/paired.py); the unmodified code on seeds the
+the measured floating-point noise: reproduce/judging/paired.py); the unmodified code on seeds the
 reference never saw must pass both.
 Slow: six smoke studies (about 3 minutes on 2 cores).
 
@@ -27,29 +27,29 @@ from pathlib import Path
 
 import pytest
 
-from reproduce import distribution, paired, references
-from reproduce.claims import CLAIMS
-from reproduce.config import DEFAULT_SEEDS, SCALES
-from reproduce.datasets import DATASETS
+from reproduce.judging import distribution, paired, references
+from reproduce.judging.claims import CLAIMS
+from reproduce.training.config import DEFAULT_SEEDS, SCALES
+from reproduce.training.datasets import DATASETS
 
 BY_NAME = {c.name: c for c in CLAIMS}
 
 ROOT = Path(__file__).resolve().parents[1]
 FAMILIES = ("regression", "classification", "shared_init")
 MISTAKES = {  # name: (file, the line as it is, the line with the mistake)
-    "learning-rate": ("config.py", "lr: float = 1e-4", "lr: float = 1.5e-4"),
-    "ssim-constant": ("metrics.py", "K1, K2 = 0.01, 0.03", "K1, K2 = 0.01, 0.05"),
+    "learning-rate": ("training/config.py", "lr: float = 1e-4", "lr: float = 1.5e-4"),
+    "ssim-constant": ("training/metrics.py", "K1, K2 = 0.01, 0.03", "K1, K2 = 0.01, 0.05"),
     "activation": (
-        "models.py",
+        "training/models.py",
         "nn.Linear(28 * 28, 400), nn.Tanh())",
         "nn.Linear(28 * 28, 400), nn.Sigmoid())",
     ),
     "loss-average": (
-        "train.py",
+        "training/train.py",
         "per_batch.double().mean().item()",
         "per_batch.double().sum().item() / (len(per_batch) + 1)",
     ),
-    "pixel-scaling": ("data.py", "images.float().div(255)", "images.float().div(256)"),
+    "pixel-scaling": ("training/data.py", "images.float().div(255)", "images.float().div(256)"),
 }
 # SSIM's K2 is the smallest that the tier catches at lecture scale (+9.1 sds); pixels / 256 moved
 # no summary of seeds 0 1 2 by more than 2.8 sds there (p 0.001, Holm's first threshold 2.5e-5),
@@ -63,10 +63,10 @@ UNSEEN_SEEDS = (10, 11, 12)
 CARD_SEEDS = tuple(range(20, 26))
 STUDY = """
 import json, sys, torch
-from reproduce import data
-from reproduce.claims import CLAIMS
-from reproduce.results import RunCache
-from reproduce.study import train_study
+from reproduce.training import data
+from reproduce.judging.claims import CLAIMS
+from reproduce.training.results import RunCache
+from reproduce.training.study import train_study
 torch.set_num_threads(1)
 seeds, cache, data_dir, scale, families = json.loads(sys.argv[1]), *sys.argv[2:5], json.loads(sys.argv[5])
 schedule = sys.argv[6]

@@ -4,9 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from reproduce.losses import get_loss
-from reproduce.models import Classifier
-from reproduce.train import Replica, TrainingDiverged, train_epoch, train_step
+from reproduce.training.losses import get_loss
+from reproduce.training.models import Classifier
+from reproduce.training.train import Replica, TrainingDiverged, train_epoch, train_step
 
 
 def replica(name="ce", seed=0):

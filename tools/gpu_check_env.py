@@ -133,7 +133,7 @@ def card(out: Path) -> int:
     """card.json (each visible card's identity and baseline folder) and nvidia-smi.txt in OUT."""
     import torch
 
-    from reproduce import devices
+    from reproduce.training import devices
 
     try:
         smi = subprocess.run(["nvidia-smi"], capture_output=True, text=True, check=False)

@@ -1,6 +1,6 @@
 """mkdocs hook: a docs page may link to a repository file outside docs/, and `--strict` stays strict.
 
-mkdocs reports a link to `../benchmarks/results/x.json` or `../reproduce/claims/` as it reports a
+mkdocs reports a link to `../benchmarks/results/x.json` or `../reproduce/judging/claims/` as it reports a
 broken link between two pages (a target "not found among documentation files", or an
 "unrecognized relative link"), and `--strict` fails on either. This hook lowers those messages to
 INFO where the link leaves docs_dir, so that a broken link between pages, or a missing anchor,

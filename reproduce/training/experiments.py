@@ -21,12 +21,12 @@ import time
 import torch
 from tqdm.auto import tqdm
 
-from reproduce import data, devices, metrics
-from reproduce.config import RunConfig
-from reproduce.losses import get_loss
-from reproduce.models import NETWORKS
-from reproduce.results import History, RunResult, environment
-from reproduce.train import Replica, train_epoch
+from reproduce.training import data, devices, metrics
+from reproduce.training.config import RunConfig
+from reproduce.training.losses import get_loss
+from reproduce.training.models import NETWORKS
+from reproduce.training.results import History, RunResult, environment
+from reproduce.training.train import Replica, train_epoch
 
 BATCH_ORDER_SEED_OFFSET = 1000  # batch order draws from seed + 1000, inits from seed
 
@@ -35,7 +35,7 @@ BATCH_ORDER_SEED_OFFSET = 1000  # batch order draws from seed + 1000, inits from
 def deterministic(device: str):
     """Bit-reproducible kernels: CPU ones already are; CUDA needs deterministic algorithms.
 
-    The cuBLAS workspace and fp32 matmuls were pinned when reproduce.devices was imported (CUDA
+    The cuBLAS workspace and fp32 matmuls were pinned when reproduce.training.devices was imported (CUDA
     reads them once per process); a CUDA run under other settings is refused here.
     """
     if not devices.is_cuda(device):

@@ -9,9 +9,19 @@ judging it, as ``reproduce claims --dataset D --scale S --seeds ...`` does; "mea
 
 from __future__ import annotations
 
-from reproduce.claims.claim import ANY, Bounds, Claim, final, first, per_loss, seeds_where, summarize, trend
-from reproduce.evidence import REFUTED, REPRODUCED, CannotJudge, Evidence, lowest, over_seeds
-from reproduce.study import Nets, Study
+from reproduce.judging.claims.claim import (
+    ANY,
+    Bounds,
+    Claim,
+    final,
+    first,
+    per_loss,
+    seeds_where,
+    summarize,
+    trend,
+)
+from reproduce.judging.evidence import REFUTED, REPRODUCED, CannotJudge, Evidence, lowest, over_seeds
+from reproduce.training.study import Nets, Study
 
 LOSSES = ("mse", "l1")  # the notebook's two autoencoders
 LECTURE_NETS = (Nets("regression", LOSSES),)

@@ -7,8 +7,8 @@ the eager step did. Where no GPU is at hand, :class:`CaptureGuard` (a ``TorchDis
 watches every op dispatched inside it and fails on the first such op, naming it and the line of
 this package (or of a test) that issued it; it counts every op and every sync it saw, so that a
 steady-state step can be shown to sync the host zero times. ``tests/test_capture_guard.py`` runs
-the stacked step (reproduce/stacked.py) under it as :class:`~reproduce.stacked.CapturedStep`
-captures it, for both experiments and every loss.
+the stacked step (reproduce/training/stacked.py) under it as
+:class:`~reproduce.training.capture.CapturedStep` captures it, for both experiments and every loss.
 """
 
 from __future__ import annotations

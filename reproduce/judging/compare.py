@@ -5,9 +5,9 @@ run JSONs as ``reproduce run``/``claims`` write them (``<dir>/runs/*.json``, or 
 itself). Nets are matched, not families: every net of the results (family, loss) that the
 baseline trained over at least 2 seeds is judged, curve by curve (its final value and its mean
 over epochs), against the baseline seeds' distribution, as the distribution tier judges a test run
-(``reproduce.distribution``; Holm per family). The seeds both sides trained are also paired,
+(``reproduce.judging.distribution``; Holm per family). The seeds both sides trained are also paired,
 each results seed against the baseline's same seed, within the floating-point noise measured
-for the setting (``reproduce.paired``): the same seeds on other bits differ by far less than
+for the setting (``reproduce.judging.paired``): the same seeds on other bits differ by far less than
 seeds do. The same judgement runs in ``reproduce claims`` (and ``--results``) against the
 reference and the seeds shipped in the package. The report names each curve's largest
 shift in reference seed sds, the significant ones, how many curves were judged and which nets
@@ -22,9 +22,9 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
-from reproduce import distribution, paired
-from reproduce.results import RunResult, write_json_atomic
-from reproduce.study import MIN_SEEDS, Study
+from reproduce.judging import distribution, paired
+from reproduce.training.results import RunResult, write_json_atomic
+from reproduce.training.study import MIN_SEEDS, Study
 
 
 def load_runs(folder: Path) -> Study:
@@ -46,7 +46,7 @@ def _runs_in(path: Path) -> list[RunResult]:
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{path}: not JSON: {error}") from None
     if isinstance(document, dict) and document.get("format") == "lecture22-results":
-        from reproduce import external
+        from reproduce.judging import external
 
         return external.load_results(path)
     try:
@@ -74,7 +74,7 @@ def judge_curves(
     results: Study, references: Mapping[str, Mapping], baseline: paired.Baseline | None = None
 ) -> dict:
     """Every net of ``results`` that a reference has, judged against it; the rest named. Where
-    ``baseline`` is given, the seeds it trained too are also paired with it (``reproduce.paired``).
+    ``baseline`` is given, the seeds it trained too are also paired with it (``reproduce.judging.paired``).
 
     ``{"families": {family: {seeds, reference_seeds, curves_judged, largest_shift_in_sds,
     significant, tiers, paired}}, "not_judged": [why, ...], "curves_judged": n}``.
@@ -123,7 +123,7 @@ def judge_curves(
 def paired_with(baseline: Study) -> paired.Baseline:
     """A baseline folder's runs as what fresh runs pair with: its seeds, in the noise of its
     setting, measured in the shipped reference's seed sds."""
-    from reproduce import references
+    from reproduce.judging import references
 
     try:
         shipped = references.load(baseline.dataset, baseline.scale)
@@ -154,7 +154,7 @@ def shifted(curves: Mapping) -> bool:
 
 def compare(baseline: Study, results: Study) -> dict:
     """The drift report as data: the curves judged, then claims and environment."""
-    from reproduce.claims import CLAIMS
+    from reproduce.judging.claims import CLAIMS
 
     settings = [(s.dataset, s.scale) for s in (baseline, results)]
     if settings[0] != settings[1]:

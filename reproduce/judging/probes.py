@@ -1,7 +1,7 @@
 """Small experiments that judge a claim directly, not from the study's trained runs.
 
 A8 and B8 ask whether the Lp loss is differentiable (gradcheck, one-sided slopes at e = 0);
-A9 asks what the Lp loss costs against MSE (timed ratios). The checks in ``reproduce.claims``
+A9 asks what the Lp loss costs against MSE (timed ratios). The checks in ``reproduce.judging.claims``
 only read what these return. Timing uses the trainer's own ``train_step``, so the step timed
 is the step trained.
 """
@@ -13,11 +13,11 @@ import time
 
 import torch
 
-from reproduce.config import RunConfig
-from reproduce.experiments import build_replicas
-from reproduce.losses import LpLoss, get_loss
-from reproduce.pool import one_thread
-from reproduce.train import train_step
+from reproduce.training.config import RunConfig
+from reproduce.training.experiments import build_replicas
+from reproduce.training.losses import LpLoss, get_loss
+from reproduce.training.pool import one_thread
+from reproduce.training.train import train_step
 
 GRADCHECK_PS = (1.5, 2.0, 3.0, 4.0, 5.0)
 
@@ -90,7 +90,7 @@ def lp_cost_ratios(batch: int = 100, rounds: int = 7) -> dict[str, float]:
         return lambda: train_step(replica.net, replica.optimizer, replica.criterion, x, x)
 
     ratios = {}
-    with one_thread():  # as every run trains (reproduce.pool)
+    with one_thread():  # as every run trains (reproduce.training.pool)
         for kind, make, calls in (("loss", loss_only, 200), ("step", step, 20)):
             fns = {name: make(name) for name in criteria}
             fastest = {name: _seconds_per_call(fn, calls) for name, fn in fns.items()}  # warm-up

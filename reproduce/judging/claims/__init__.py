@@ -11,10 +11,10 @@ evidence, so a dependency bump that flips it is caught. Timestamps are the trans
 
 from __future__ import annotations
 
-from reproduce.claims.autoencoders import AUTOENCODER_CLAIMS
-from reproduce.claims.claim import Bounds, Claim, Judgement
-from reproduce.claims.classifiers import CLASSIFIER_CLAIMS
-from reproduce.claims.lp_loss import LP_LOSS_CLAIMS
+from reproduce.judging.claims.autoencoders import AUTOENCODER_CLAIMS
+from reproduce.judging.claims.claim import Bounds, Claim, Judgement
+from reproduce.judging.claims.classifiers import CLASSIFIER_CLAIMS
+from reproduce.judging.claims.lp_loss import LP_LOSS_CLAIMS
 
 CLAIMS: tuple[Claim, ...] = tuple(
     sorted(AUTOENCODER_CLAIMS + LP_LOSS_CLAIMS + CLASSIFIER_CLAIMS, key=lambda c: (c.id[0], int(c.id[1:])))
@@ -24,7 +24,7 @@ BY_ID = {claim.id: claim for claim in CLAIMS}
 
 def families_needed(claims=CLAIMS) -> tuple[str, ...]:
     """The study families the given claims read, in the study's order."""
-    from reproduce.study import FAMILIES
+    from reproduce.training.study import FAMILIES
 
     needed = {f for claim in claims for f in claim.families}
     return tuple(f for f in FAMILIES if f in needed)

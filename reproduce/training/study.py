@@ -27,10 +27,10 @@ from types import MappingProxyType
 
 from tqdm.auto import tqdm
 
-from reproduce import experiments, pool, stacked
-from reproduce.config import LECTURE_LOSSES, RunConfig, schedule_for
-from reproduce.evidence import CannotJudge
-from reproduce.results import History, RunCache, RunResult
+from reproduce.judging.evidence import CannotJudge
+from reproduce.training import experiments, pool, stacked
+from reproduce.training.config import LECTURE_LOSSES, RunConfig, schedule_for
+from reproduce.training.results import History, RunCache, RunResult
 
 FAMILIES = {
     "regression": dict(experiment="regression", losses=LECTURE_LOSSES["regression"] + ("lp3", "lp4", "lp5")),
@@ -83,10 +83,10 @@ def train_study(
 
     The CLI and the test suite both call this, and every run trains with one thread, so a run
     the tests trained serves the CLI too (same config, code and versions). ``workers`` > 1
-    trains the missing runs side by side in that many processes (reproduce.pool).
+    trains the missing runs side by side in that many processes (reproduce.training.pool).
     ``schedule`` (config.SCHEDULES; default and fallback: config.schedule_for): ``stacked`` trains every
     run of the study for ``seeds``, whichever ``families`` are asked for, as one stack
-    (reproduce.stacked), so that a run's stack, and so its bits, never depend on the caller.
+    (reproduce.training.stacked), so that a run's stack, and so its bits, never depend on the caller.
     """
     schedule = schedule_for(schedule, device)
     configs = study_configs(

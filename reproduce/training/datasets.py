@@ -3,7 +3,7 @@
 An entry names torchvision's class (resolved when first needed, so this module stays free of
 torch), its folder under the data root, and the SHA-256 of every published raw file, as in
 shared/datasets/SHA256SUMS. Adding a dataset is one entry here; its claims' bounds for the
-numbers the lecture quotes from MNIST go in ``reproduce.claims`` (a ``"<name>/<scale>"`` key).
+numbers the lecture quotes from MNIST go in ``reproduce.judging.claims`` (a ``"<name>/<scale>"`` key).
 """
 
 from __future__ import annotations

@@ -1,16 +1,16 @@
 """The lecture's own Lp cost (10:40-12:00, 20:10): differentiable, a bit slower, and it trains.
 
-A8 and A9 need no training: their probes (``reproduce.probes``) measure the loss itself, and
+A8 and A9 need no training: their probes (``reproduce.judging.probes``) measure the loss itself, and
 their negative controls break that measurement. B8 reads the study's Lp(p=3) autoencoders too.
 Bounds carry the measurement behind them, as in autoencoders.py.
 """
 
 from __future__ import annotations
 
-from reproduce import probes
-from reproduce.claims.claim import ANY, Bounds, Claim, seeds_where
-from reproduce.evidence import Evidence, fmt, over_seeds
-from reproduce.study import Nets, Study
+from reproduce.judging import probes
+from reproduce.judging.claims.claim import ANY, Bounds, Claim, seeds_where
+from reproduce.judging.evidence import Evidence, fmt, over_seeds
+from reproduce.training.study import Nets, Study
 
 
 # --- A8 ------------------------------------------------------------------------------------------
@@ -67,7 +67,7 @@ A9 = Claim(
     bounds={
         ANY: Bounds(
             "torch 2.14.1, three calls each of `OMP_NUM_THREADS=T python -c "
-            '"from reproduce.probes import lp_cost_ratios; print(lp_cost_ratios())"`. AVX-512 Xeon, '
+            '"from reproduce.judging.probes import lp_cost_ratios; print(lp_cost_ratios())"`. AVX-512 Xeon, '
             "idle: 2 threads loss alone 3.10 / 3.39 / 3.38x, step 1.27 / 1.08 / 1.07x; 1 thread (as in "
             "the tests) loss 4.01 / 3.67 / 3.42x, step 1.00 / 1.06 / 1.08x. AVX2 EPYC, idle: 1 thread "
             "loss 2.31 / 2.33 / 2.85x, step 0.91 / 1.01 / 1.19x; 2 threads loss 2.49 / 2.29 / 2.05x, "

@@ -14,7 +14,7 @@ import re
 import warnings
 from dataclasses import dataclass
 
-from reproduce.datasets import DATASETS
+from reproduce.training.datasets import DATASETS
 
 EXPERIMENTS = ("regression", "classification")
 LECTURE_DATASET = "mnist"  # what the lecture trains on; the others test what carries over
@@ -45,9 +45,9 @@ LECTURE_LOSSES = {
     "classification": ("ce", "nll", "multimargin"),
 }
 
-# How a study's runs are trained (reproduce.study.train_study): each run on its own, its nets one
+# How a study's runs are trained (reproduce.training.study.train_study): each run on its own, its nets one
 # after another (the CPU's, in a pool of processes), or every net of every run in one stack
-# (reproduce.stacked: a GPU's, which one net at a time leaves waiting on kernel launches).
+# (reproduce.training.stacked: a GPU's, which one net at a time leaves waiting on kernel launches).
 SCHEDULES = ("per-run", "stacked")
 
 
@@ -90,7 +90,7 @@ class RunConfig:
     experiment: str  # "regression" (autoencoders) or "classification"
     losses: tuple[str, ...]  # one replica per loss, initialised in this order
     seed: int = 0  # seeds the inits (drawn in order) and, separately, the batch order
-    dataset: str = LECTURE_DATASET  # a key of reproduce.datasets.DATASETS
+    dataset: str = LECTURE_DATASET  # a key of reproduce.training.datasets.DATASETS
     scale: str = "lecture"  # a key of SCALES; informs train_size, test_size, epochs
     train_size: int = 60_000  # first N training images
     test_size: int = 10_000  # first N test images
@@ -124,7 +124,7 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         # Imported here: the loss registry validates names, and config must stay import-light.
-        from reproduce.losses import get_loss
+        from reproduce.training.losses import get_loss
 
         object.__setattr__(self, "losses", tuple(self.losses))
         if self.experiment not in EXPERIMENTS:

@@ -23,8 +23,8 @@ import torch
 import torchvision
 from filelock import FileLock, Timeout
 
-from reproduce import devices
-from reproduce.config import RunConfig
+from reproduce.training import devices
+from reproduce.training.config import RunConfig
 
 SCHEMA = 1  # bump when the JSON layout changes; older cache entries are then retrained
 
@@ -129,6 +129,7 @@ def write_json_atomic(path: str | os.PathLike, data) -> None:
 
 # The modules whose code decides a run's numbers; editing any other module keeps the cache.
 TRAINING_MODULES = (
+    "capture.py",
     "config.py",
     "data.py",
     "experiments.py",
@@ -171,7 +172,7 @@ class RunCache:
     def path(self, config: RunConfig, stack: str = "") -> Path:
         """The run's file, in its identity's folder. ``cuda:N`` is filed as ``cuda``: the folder
         names the card's model, so workers on identical cards share each run and train it once.
-        ``stack``: the stack the run was trained in (reproduce.stacked), filed apart."""
+        ``stack``: the stack the run was trained in (reproduce.training.stacked), filed apart."""
         shared = dataclasses.replace(config, device="cuda") if devices.is_cuda(config.device) else config
         folder = self.root / (cache_identity(config.device) + (f"-{stack}" if stack else ""))
         folder.mkdir(parents=True, exist_ok=True)

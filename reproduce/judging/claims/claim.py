@@ -11,10 +11,18 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from reproduce.config import LECTURE_DATASET
-from reproduce.evidence import REPRODUCED, CannotJudge, Evidence, fmt, has_nan, over_seeds, rank_correlation
-from reproduce.results import History
-from reproduce.study import Nets, Study, families_for
+from reproduce.judging.evidence import (
+    REPRODUCED,
+    CannotJudge,
+    Evidence,
+    fmt,
+    has_nan,
+    over_seeds,
+    rank_correlation,
+)
+from reproduce.training.config import LECTURE_DATASET
+from reproduce.training.results import History
+from reproduce.training.study import Nets, Study, families_for
 
 ANY = "any"  # a setting key that matches every dataset and scale
 
@@ -64,7 +72,7 @@ class Claim:
     expected: str | Mapping[str, str] = REPRODUCED  # a verdict, or one per setting
     bounds: Mapping[str, Bounds] = field(default_factory=lambda: NO_BOUNDS)
     nets: tuple[Nets, ...] = ()  # the nets its evidence reads; () = needs no training
-    probe: Callable[[], dict] | None = None  # reproduce.probes: a measurement of its own
+    probe: Callable[[], dict] | None = None  # reproduce.judging.probes: a measurement of its own
     mnist_numbers: str = ""  # which bound quotes the lecture's MNIST numbers, if one does
     quoted: str = ""  # that number as the lecture says it ("around 0.4"), judged on MNIST at lecture scale
 

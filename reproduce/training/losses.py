@@ -30,7 +30,7 @@ class LpFunction(torch.autograd.Function):
     (gradgradcheck). At e = 0 the norm has no derivative; the backward returns 0 there.
 
     Written in torch.func's form (forward, setup_context) so that ``vmap`` can batch it over a
-    stack of nets (reproduce.stacked): each net's loss is then reduced over its own outputs.
+    stack of nets (reproduce.training.stacked): each net's loss is then reduced over its own outputs.
 
     >>> x = torch.tensor([1.0, -2.0], requires_grad=True)
     >>> LpFunction.apply(x, torch.zeros(2), 2.0, "norm")  # sqrt(1 + 4)

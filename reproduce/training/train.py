@@ -28,7 +28,7 @@ def train_step(
 ) -> torch.Tensor:
     """One step of the notebook's ``Train()``; returns the minibatch loss, detached.
 
-    ``net`` may be a stack of nets (reproduce.stacked) whose criterion gives one loss per net:
+    ``net`` may be a stack of nets (reproduce.training.stacked) whose criterion gives one loss per net:
     they share no parameter, so the sum's gradient is each net's own loss's gradient.
     """
     net.train()
@@ -44,7 +44,7 @@ class Replica:
     """One of the lecture's net1, net2, ...: a network, its own optimiser and its cost.
 
     ``members``: a stack's nets, in order, where ``net`` is a stack whose criterion gives one
-    loss per net (reproduce.stacked); empty for one net, named ``name``.
+    loss per net (reproduce.training.stacked); empty for one net, named ``name``.
     """
 
     name: str
@@ -64,7 +64,7 @@ def train_epoch(
 ) -> dict[str, float]:
     """Step every replica on each (inputs, targets) batch; mean training loss per replica (per
     member, for a stack). ``step``: :func:`train_step`, or the same step replayed from a CUDA
-    graph (reproduce.stacked.CapturedStep).
+    graph (reproduce.training.capture.CapturedStep).
 
     Raises :class:`TrainingDiverged` naming the first non-finite batch (1-based epoch and batch).
     """

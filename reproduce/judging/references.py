@@ -1,12 +1,12 @@
 """The reference distributions shipped in the package: what results are judged against anywhere.
 
-One file per dataset and scale, ``reproduce/references/<dataset>-<scale>.json``, holding per
+One file per dataset and scale, ``reproduce/judging/references/<dataset>-<scale>.json``, holding per
 family the ``reference`` of this repository's CPU baseline (mean, sd and n over seeds of every
-curve's summaries and every epoch; ``reproduce.distribution``), the tested seeds' histories (for
-the paired tier, ``reproduce.paired``) and the environment they were made in. They are
+curve's summaries and every epoch; ``reproduce.judging.distribution``), the tested seeds' histories (for
+the paired tier, ``reproduce.judging.paired``) and the environment they were made in. They are
 copies, so that a gate installed with pip, outside this repository, judges a course's curves as
 the repository's own tests judge its runs; ``tests/test_references.py`` fails when a copy and its
-baseline differ. After the baselines change: ``python -m reproduce.references baselines/cpu``.
+baseline differ. After the baselines change: ``python -m reproduce.judging.references baselines/cpu``.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import json
 import sys
 from pathlib import Path
 
-from reproduce.config import SCALES
-from reproduce.datasets import DATASETS
-from reproduce.study import DISTINCT_FAMILIES
+from reproduce.training.config import SCALES
+from reproduce.training.datasets import DATASETS
+from reproduce.training.study import DISTINCT_FAMILIES
 
 FOLDER = Path(__file__).parent / "references"
 FORMAT = "lecture22-reference"

@@ -5,7 +5,7 @@ A fresh run of seed s draws the baseline's init and batch order again (the init 
 order from s + 1000), so its difference from the baseline's seed s holds no seed noise: only the
 floating-point noise of other bits (another CPU's kernels, a card, the next torch, the stacked
 schedule), amplified by training. That noise was measured (``benchmarks/paired_noise.py``, the
-numbers in ``reproduce/references/<dataset>-<scale>-noise.json`` and docs in docs/tiers.md, "Paired
+numbers in ``reproduce/judging/references/<dataset>-<scale>-noise.json`` and docs in docs/tiers.md, "Paired
 tier"): between the AVX2 and AVX-512 lecture baselines the final values moved by at most 0.16
 seed sds, where the distribution tier, fresh seeds against other seeds, misses a shift of 3.
 
@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reproduce import distribution
+from reproduce.judging import distribution
 
 FORMAT = "lecture22-paired-noise"
 FOLDER = Path(__file__).parent / "references"
@@ -244,7 +244,7 @@ class Baseline:
 
 def shipped(dataset: str, scale: str) -> Baseline:
     """The package's own baseline of a setting: the CPU baselines' tested seeds and reference."""
-    from reproduce import references
+    from reproduce.judging import references
 
     seeds, environment = references.baseline_seeds(dataset, scale)
     return Baseline(seeds, environment, references.load(dataset, scale), load_noise(dataset, scale))

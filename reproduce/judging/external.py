@@ -1,6 +1,6 @@
 """Results written elsewhere (a course's notebook), loaded into a :class:`Study` the claims can judge.
 
-The format is ``reproduce/schemas/lecture22-results.schema.json``: one document per recipe, each
+The format is ``reproduce/judging/schemas/lecture22-results.schema.json``: one document per recipe, each
 run one seed of one experiment with per-epoch histories. Loading refuses, naming the file and the
 field, anything the claims' bounds do not cover: another batch size, learning rate or dataset, a
 (train_size, test_size, epochs) that is no scale, an unknown experiment or loss, a NaN or an
@@ -16,11 +16,11 @@ import math
 import os
 from pathlib import Path
 
-from reproduce.config import SCALES, RunConfig
-from reproduce.datasets import DATASETS
-from reproduce.evidence import first_float
-from reproduce.results import History, RunResult
-from reproduce.study import Study
+from reproduce.judging.evidence import first_float
+from reproduce.training.config import SCALES, RunConfig
+from reproduce.training.datasets import DATASETS
+from reproduce.training.results import History, RunResult
+from reproduce.training.study import Study
 
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "lecture22-results.schema.json"
 RECIPE_FIXED = ("batch_size", "lr")  # the claims' bounds were measured with the notebook's values

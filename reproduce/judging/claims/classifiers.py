@@ -9,10 +9,20 @@ judging it, as ``reproduce claims --dataset D --scale S --seeds ...`` does; "mea
 
 from __future__ import annotations
 
-from reproduce.claims.autoencoders import FASHION_COMMAND, inits_differ_and_replay, same_start
-from reproduce.claims.claim import ANY, Bounds, Claim, final, first, per_loss, seeds_where, summarize, trend
-from reproduce.evidence import Evidence, fmt, highest, over_seeds
-from reproduce.study import Nets, Study
+from reproduce.judging.claims.autoencoders import FASHION_COMMAND, inits_differ_and_replay, same_start
+from reproduce.judging.claims.claim import (
+    ANY,
+    Bounds,
+    Claim,
+    final,
+    first,
+    per_loss,
+    seeds_where,
+    summarize,
+    trend,
+)
+from reproduce.judging.evidence import Evidence, fmt, highest, over_seeds
+from reproduce.training.study import Nets, Study
 
 LOSSES = ("ce", "nll", "multimargin")  # the notebook's three classifiers
 LECTURE_NETS = (Nets("classification", LOSSES),)

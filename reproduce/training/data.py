@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from filelock import FileLock
 
-from reproduce.datasets import DATASETS
+from reproduce.training.datasets import DATASETS
 
 ENV_VAR = "REPRODUCE_DATA_DIR"
 
