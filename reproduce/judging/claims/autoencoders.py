@@ -9,6 +9,7 @@ judging it, as ``reproduce claims --dataset D --scale S --seeds ...`` does; "mea
 
 from __future__ import annotations
 
+from reproduce.judging.claims import controls
 from reproduce.judging.claims.claim import (
     ANY,
     Bounds,
@@ -16,7 +17,6 @@ from reproduce.judging.claims.claim import (
     final,
     first,
     per_loss,
-    seeds_where,
     summarize,
     trend,
 )
@@ -50,9 +50,7 @@ A1 = Claim(
     "Both the MSE- and the L1-trained autoencoder reconstruct: every seed's final test SSIM "
     "(robust protocol) exceeds the untrained net's by at least the bound.",
     l1_usable,
-    lambda s: seeds_where(
-        s.histories("regression", "l1"), lambda h: h.metrics["ssim"].__setitem__(-1, h.untrained["ssim"])
-    ),
+    controls.l1_ends_untrained,
     # "far above": final robust SSIM minus the untrained net's (~0.004 at both scales).
     bounds={
         "lecture": Bounds(
@@ -86,9 +84,7 @@ A2 = Claim(
     "For MSE and L1, every seed's last-epoch mean training loss is at most the bound times its "
     "first epoch's.",
     loss_goes_down,
-    lambda s: seeds_where(
-        s.histories("regression", "mse"), lambda h: h.train_loss.__setitem__(-1, h.train_loss[0] * 0.95)
-    ),
+    controls.mse_loss_barely_falls,
     # "significantly gone down": at least halved.
     bounds={
         ANY: Bounds(
@@ -123,7 +119,7 @@ A3 = Claim(
     "Per seed, test SSIM rises with epochs and test MAE falls: Spearman's rho of the curve "
     "against epoch is >= the bound (SSIM) and <= -bound (MAE).",
     quality_improves,
-    lambda s: s.histories("regression", "mse")[1].metrics["ssim"].reverse(),
+    controls.one_ssim_curve_falls,
     # "better and better": near-monotone. 0.9 allows one late swap of neighbours at lecture
     # scale (rho = 0.988) and demands strict monotony at smoke scale (3 epochs).
     bounds={
@@ -155,9 +151,7 @@ A4 = Claim(
     "The notebook's protocol (first test image, skimage defaults, data_range 2.0) after "
     "epoch 1: seed mean inside the band for MSE and for L1; the robust protocol beside it.",
     ssim_starts_near_04,
-    lambda s: seeds_where(
-        s.histories("regression", "l1"), lambda h: h.metrics["ssim_lecture"].__setitem__(0, 0.75)
-    ),
+    controls.l1_starts_at_075,
     bounds={
         # "around 0.4" read as 0.4 ± 0.1.
         "lecture": Bounds(
@@ -221,14 +215,6 @@ def inits_differ_and_replay(study: Study, family: str, losses, measure: str) -> 
     return Evidence(distinct, summary, numbers)
 
 
-def same_start(measure: str, value: float):
-    """A5's and B3's negative control: every net, replays too, starts at one value of ``measure``,
-    so the replays still agree and the starts no longer differ."""
-    return lambda s: [
-        h.untrained.__setitem__(measure, value) for r in s.results for h in r.histories.values()
-    ]
-
-
 A5 = Claim(
     "A5",
     "different-inits-autoencoder",
@@ -238,7 +224,7 @@ A5 = Claim(
     "from the same seed and init (the replicate run) gives bit-identical curves, which rules out "
     "run-to-run noise as the reason they differ.",
     lambda study, _: inits_differ_and_replay(study, "regression", LOSSES, "ssim"),
-    same_start("ssim", 0.004),
+    controls.same_start("ssim", 0.004),
     nets=(Nets("regression", LOSSES, replayed=True),),
 )
 
@@ -263,7 +249,7 @@ A6 = Claim(
     "At lecture scale it holds from epoch 1 on; at smoke scale (180 steps) L1 still leads, "
     "so the verdict there is refuted, as measured.",
     mse_converges_better,
-    lambda s: s.histories("regression", "l1")[0].metrics["ssim"].__setitem__(4, 0.99),
+    controls.l1_leads_once,
     # A finding on Fashion-MNIST at lecture scale: L1 ends above MSE (final SSIM 0.713 ± 0.002
     # against 0.709 ± 0.000, seeds 0-2), so "MSE converges better" is an MNIST result.
     expected={"lecture": REPRODUCED, "smoke": REFUTED, "fashion-mnist/lecture": REFUTED},
@@ -308,7 +294,7 @@ A7 = Claim(
     "better convergence (final test SSIM above and final test MAE below MSE's). Measured: "
     "p = 3 starts steeper but converges below MSE; higher p is worse still: refuted.",
     higher_p_converges_better,
-    lambda s: seeds_where(s.histories("regression", "lp5"), lambda h: h.metrics["mae"].__setitem__(-1, 0.3)),
+    controls.lp5_ends_at_mae_03,
     expected=REFUTED,
     nets=(Nets("regression", ("mse", "lp3", "lp4", "lp5")),),
 )

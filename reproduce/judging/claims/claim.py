@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 from reproduce.judging.evidence import (
     REPRODUCED,
@@ -35,26 +36,18 @@ def lookup(table: Mapping[str, object], dataset: str | None, scale: str | None, 
     raise KeyError(f"no {what} for dataset {dataset!r} at scale {scale!r}; have {sorted(table)}")
 
 
-class Bounds:
-    """Named thresholds for one setting, with the measurement (and command) they were read from.
+class Bounds(SimpleNamespace):
+    """Named thresholds for one setting, as plain attributes, with the measurement (and command)
+    they were read from. The names are the keywords each claim's table gives, and a check reads
+    them as attributes.
 
     >>> b = Bounds("lecture seeds 0-4: 0.818 ± 0.001", min_gain=0.5)
     >>> b.min_gain
     0.5
     """
 
-    def __init__(self, measured: str, **values):
-        self.measured = measured
-        self.values = values
-
-    def __getattr__(self, name: str):
-        try:
-            return self.__dict__["values"][name]
-        except KeyError:
-            raise AttributeError(f"no bound named {name!r}; have {sorted(self.values)}") from None
-
-    def __repr__(self) -> str:
-        return f"Bounds({self.values}, measured={self.measured!r})"
+    def __init__(self, measured: str, **thresholds: float):
+        super().__init__(measured=measured, **thresholds)
 
 
 NO_BOUNDS = {ANY: Bounds("this claim has no numeric bound")}
@@ -68,7 +61,7 @@ class Claim:
     quote: str  # the lecture's words, lightly trimmed
     reading: str  # what exactly is checked, where the lecture is vague
     check: Callable[..., Evidence]  # (study, bounds[, probed]) -> Evidence
-    violate: Callable[[Study], object] | None  # negative control: breaks a study the claim holds on
+    violate: Callable[[Study], None] | None  # negative control: breaks a study the claim holds on
     expected: str | Mapping[str, str] = REPRODUCED  # a verdict, or one per setting
     bounds: Mapping[str, Bounds] = field(default_factory=lambda: NO_BOUNDS)
     nets: tuple[Nets, ...] = ()  # the nets its evidence reads; () = needs no training
@@ -200,9 +193,3 @@ def trend(measure: str) -> Callable[[History], float]:
 def summarize(numbers: Mapping[str, dict[str, float]], digits: int = 3) -> str:
     """``name: mean ± sd (n, min..max)`` for each entry, comma-separated."""
     return ", ".join(f"{k}: {fmt(v, digits)}" for k, v in numbers.items())
-
-
-def seeds_where(histories: Sequence[History], change: Callable[[History], object]) -> None:
-    """Apply ``change`` to every seed's history: the negative controls' one verb."""
-    for history in histories:
-        change(history)

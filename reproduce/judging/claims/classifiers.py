@@ -9,7 +9,8 @@ judging it, as ``reproduce claims --dataset D --scale S --seeds ...`` does; "mea
 
 from __future__ import annotations
 
-from reproduce.judging.claims.autoencoders import FASHION_COMMAND, inits_differ_and_replay, same_start
+from reproduce.judging.claims import controls
+from reproduce.judging.claims.autoencoders import FASHION_COMMAND, inits_differ_and_replay
 from reproduce.judging.claims.claim import (
     ANY,
     Bounds,
@@ -17,7 +18,6 @@ from reproduce.judging.claims.claim import (
     final,
     first,
     per_loss,
-    seeds_where,
     summarize,
     trend,
 )
@@ -50,9 +50,7 @@ B1 = Claim(
     "NLL on log_softmax reaches the accuracy bound in every seed; NLL on raw scores "
     "(negative control) stays near chance (10 %).",
     nll_needs_log_softmax,
-    lambda s: seeds_where(
-        s.histories("classification", "nll_raw"), lambda h: h.metrics["accuracy"].__setitem__(-1, 96.0)
-    ),
+    controls.nll_raw_ends_at_96,
     # Percent. The control's loss runs off to -5e6 at lecture scale.
     bounds={
         "lecture": Bounds(
@@ -108,11 +106,7 @@ B2 = Claim(
     "For at least 2 of the 3 losses the seed mean of epoch-1 test accuracy is in the first "
     "band ('around 91') and of the last epoch in the second ('about 97').",
     accuracy_91_to_97,
-    lambda s: [
-        h.metrics.__setitem__("accuracy", [90.0] * len(h.train_loss))
-        for loss in LOSSES
-        for h in s.histories("classification", loss)
-    ],
+    controls.accuracy_flat_at_90,
     # "around 91" read as 91 ± 2, "about 97" as 97 ± 1 (percent).
     bounds={
         "lecture": Bounds(
@@ -162,7 +156,7 @@ B3 = Claim(
     "trained again from the same seed and init (the shared-init run's CE net) gives bit-identical "
     "curves, which rules out run-to-run noise as the reason they differ.",
     lambda study, _: inits_differ_and_replay(study, "classification", LOSSES, "accuracy"),
-    same_start("accuracy", 10.0),
+    controls.same_start("accuracy", 10.0),
     nets=(Nets("classification", LOSSES, replayed=True),),
 )
 
@@ -206,9 +200,7 @@ B4 = Claim(
     "From one shared init the CE and NLL loss curves agree to float precision; from "
     "independent inits their seed means differ by at most the bound in seed sds.",
     ce_equals_nll,
-    lambda s: seeds_where(
-        s.histories("shared_init", "nll"), lambda h: h.train_loss.__setitem__(3, h.train_loss[3] * 1.01)
-    ),
+    controls.shared_init_nll_off_once,
     # An sd from 3 seeds is itself noisy, hence 4 sds.
     bounds={
         ANY: Bounds(
@@ -250,10 +242,7 @@ B5 = Claim(
     "you can pretty much have a distinct curve for multi margin loss",
     "MultiMargin's mean loss curve is at least the bound times farther from CE's than NLL's is.",
     multimargin_distinct,
-    lambda s: [
-        h.train_loss.__init__(c.train_loss)
-        for h, c in zip(s.histories("classification", "multimargin"), s.histories("classification", "ce"))
-    ],
+    controls.multimargin_loss_as_ce,
     bounds={ANY: Bounds("MNIST ratio: lecture seeds 0-2: 288; smoke seeds 0-9: 682", min_ratio=20.0)},
     nets=LECTURE_NETS,
 )
@@ -274,7 +263,7 @@ B6 = Claim(
     "the accuracy keeps on steadily increasing",
     "Per seed and loss, Spearman's rho of test accuracy against epoch is >= the bound.",
     accuracy_increases,
-    lambda s: s.histories("classification", "nll")[0].metrics["accuracy"].reverse(),
+    controls.one_accuracy_curve_falls,
     bounds={
         ANY: Bounds(
             "MNIST min rho over seeds and losses: lecture seeds 0-2: 0.997 (one tie, epochs 8 and 9); "
@@ -316,9 +305,7 @@ B7 = Claim(
     "In every seed MultiMargin's final training loss is below CE's and NLL's, while the "
     "three final mean accuracies lie within the band.",
     least_loss_not_best_accuracy,
-    lambda s: seeds_where(
-        s.histories("classification", "multimargin"), lambda h: h.train_loss.__setitem__(-1, 5.0)
-    ),
+    controls.multimargin_ends_highest,
     # "almost comparable": max - min of the final mean accuracies, percent points. MultiMargin's
     # final loss was the lowest in every seed at both scales (~0.008 against ~0.085, lecture).
     bounds={

@@ -8,7 +8,8 @@ Bounds carry the measurement behind them, as in autoencoders.py.
 from __future__ import annotations
 
 from reproduce.judging import probes
-from reproduce.judging.claims.claim import ANY, Bounds, Claim, seeds_where
+from reproduce.judging.claims import controls
+from reproduce.judging.claims.claim import ANY, Bounds, Claim
 from reproduce.judging.evidence import Evidence, fmt, over_seeds
 from reproduce.training.study import Nets, Study
 
@@ -36,7 +37,7 @@ A8 = Claim(
     "gradcheck and gradgradcheck (float64) pass for the Lp loss, p in 1.5..5, both forms, at "
     "points with zero errors; one-sided slopes at e=0 agree for p=3 and differ for p=1.",
     lp_differentiable,
-    lambda probed: probed["p3_slopes_at_0"].__setitem__(1, -1.0),
+    controls.a_slope_turns_negative,
     probe=probes.lp_differentiability,
 )
 
@@ -60,7 +61,7 @@ A9 = Claim(
     "Timed in one process: the Lp(p=3) loss alone costs at least the first bound times "
     "MSE's; a whole training step at most the second bound times MSE's.",
     lp_a_bit_slower,
-    lambda ratios: ratios.__setitem__("step", 2.0),
+    controls.a_step_twice_as_slow,
     # The matmuls of a step dwarf the loss, so "a bit slow, not much". The ratios depend on the
     # CPU: an AVX2 EPYC gives the loss less of an edge than an AVX-512 Xeon, and a loaded machine
     # (tests beside it) moves both, so the bounds sit outside every measurement below.
@@ -109,9 +110,7 @@ B8 = Claim(
     "The Lp(p=3) loss, an autograd.Function with a hand-written backward, passes gradcheck, "
     "and the autoencoder it trains lowers its loss and gains SSIM by the bounds.",
     custom_backward_trains,
-    lambda s: seeds_where(
-        s.histories("regression", "lp3"), lambda h: h.train_loss.__setitem__(-1, h.train_loss[0])
-    ),
+    controls.lp3_loss_flat,
     bounds={
         "lecture": Bounds(
             "MNIST lecture seeds 0-4: loss last/first 0.306 ± 0.002 (0.303..0.308), "
