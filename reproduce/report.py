@@ -13,7 +13,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from reproduce.judging import distribution  # noqa: E402
 from reproduce.judging.claims import Judgement  # noqa: E402
-from reproduce.judging.compare import curves_lines, curves_markdown, shifted  # noqa: E402
+from reproduce.judging.compare import curves_lines, curves_markdown, shifted, shifts  # noqa: E402
 from reproduce.training.config import LECTURE_DATASET  # noqa: E402
 from reproduce.training.losses import get_loss  # noqa: E402
 from reproduce.training.results import RunResult  # noqa: E402
@@ -217,11 +217,7 @@ def annotations(
         for j in judgements
         if j.evidence.holds is None and j not in differing
     ]
-    found += [
-        command("error", "curve shifted", line.split(" ", 1)[1])
-        for line in curves_lines(curves)
-        if line.startswith(("SHIFTED ", "DIFFERS "))
-    ]
+    found += [command("error", "curve shifted", shift) for shift in shifts(curves)]
     return found
 
 

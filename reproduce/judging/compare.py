@@ -200,23 +200,49 @@ def paired_said(family: str, found: Mapping | None) -> str:
     )
 
 
+def _draws_differ(found: Mapping | None) -> bool:
+    """The paired tier failed because the draws differ where they must not (same torch)."""
+    return bool(found) and not found["draws_match"] and found["failed"]
+
+
 def paired_line(family: str, found: Mapping | None) -> str:
     """One terminal line: ``DIFFERS`` where draws differ where they must not, else ``paired``."""
-    mark = "DIFFERS" if found and not found["draws_match"] and found["failed"] else "paired "
-    return f"{mark} {paired_said(family, found)}"
+    return f"{'DIFFERS' if _draws_differ(found) else 'paired '} {paired_said(family, found)}"
+
+
+def _significant(curves: Mapping) -> list[str]:
+    """Each shift against the reference distribution, named by its family."""
+    return [f"{family}: {s}" for family, f in curves["families"].items() for s in f["significant"]]
+
+
+def _beyond_the_noise(family: str, found: Mapping | None) -> list[str]:
+    """Each summary the paired tier found beyond the floating-point noise, named by its family."""
+    return [f"{family} (paired): {d}" for d in (found or {}).get("beyond", [])]
+
+
+def shifts(curves: Mapping) -> list[str]:
+    """Every shift the curves' judgement found, one description each: against the reference
+    distribution, then per family draws that differ where they must not and summaries beyond
+    the paired seeds' noise (what ``SHIFTED`` and ``DIFFERS`` mark in :func:`curves_lines`)."""
+    found = _significant(curves)
+    for family, f in curves["families"].items():
+        paired_found = f.get("paired")
+        found += [paired_said(family, paired_found)] if _draws_differ(paired_found) else []
+        found += _beyond_the_noise(family, paired_found)
+    return found
 
 
 def curves_lines(curves: Mapping) -> list[str]:
     """The curves' judgement for the terminal: one line, plus one per shift and per net not judged,
     and a line per family for the paired tier where it ran."""
-    shifts = [f"SHIFTED {family}: {s}" for family, f in curves["families"].items() for s in f["significant"]]
-    verdict = f"{len(shifts)} significant shift(s)" if shifts else "no significant shift"
+    significant = [f"SHIFTED {s}" for s in _significant(curves)]
+    verdict = f"{len(significant)} significant shift(s)" if significant else "no significant shift"
     lines = [f"curves  {curves['curves_judged']} judged against the reference distribution: {verdict}"]
-    lines += shifts + [f"curves  not judged: {why}" for why in curves["not_judged"]]
+    lines += significant + [f"curves  not judged: {why}" for why in curves["not_judged"]]
     for family, f in curves["families"].items():
         if "paired" in f:
             lines.append(paired_line(family, f["paired"]))
-            lines += [f"SHIFTED {family} (paired): {d}" for d in (f["paired"] or {}).get("beyond", [])]
+            lines += [f"SHIFTED {s}" for s in _beyond_the_noise(family, f["paired"])]
     return lines
 
 
